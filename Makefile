@@ -1,0 +1,49 @@
+# radnb: the two commands a newcomer needs are `make lab` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.radnb-installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test install data browser clean-notebooks benchmarks help
+
+help:
+	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
+	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
+	@echo "make benchmarks - print the benchmark tables"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Reinstall when the package metadata changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: install
+	$(VENV)/bin/radnb data prepare
+
+lab: data
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+# Headless Chromium for the real-browser tests (Debian package; never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed: browser tests will be skipped (install Debian's 'chromium' package)"; \
+	  fi; }
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: install
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean-notebooks: install
+	$(PY) -m radnb.cli notebooks clean notebooks
