@@ -1,0 +1,24 @@
+"""Shared pytest fixtures for radnb's tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def tmp_data_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty radnb data directory (RADNB_DATA) for one test."""
+    path = tmp_path / "radnb-data"
+    path.mkdir()
+    monkeypatch.setenv("RADNB_DATA", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Folder for test artefacts such as browser screenshots (kept after the run)."""
+    path = Path(os.environ.get("RADNB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
