@@ -1,0 +1,151 @@
+"""The ``radnb`` command line.
+
+Examples
+--------
+.. code-block:: console
+
+    $ radnb doctor                 # versions, device, data dir: paste into a help request
+    $ radnb data prepare           # write the synthetic sample data sets
+    $ radnb data list              # sample sets and public datasets, and what is cached
+    $ radnb data get pneumoniamnist
+    $ radnb course release notebooks/ release/
+    $ radnb course grade submissions/ --source notebooks/ --out grades/
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from .errors import RadnbError
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .system import doctor, format_report
+
+    print(format_report(doctor()))
+    return 0
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from .data.synthetic import prepare_all
+
+    paths = prepare_all(names=args.only or None)
+    for name, path in paths.items():
+        print(f"{name:12s} {path}")
+    return 0
+
+
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    from .data import datasets, synthetic
+
+    print("Synthetic sample data (made by radnb, always available offline):")
+    for name, description in synthetic.SAMPLE_SETS.items():
+        state = "ready" if synthetic.is_prepared(name) else "not prepared yet (radnb data prepare)"
+        print(f"  {name:14s} {description}  [{state}]")
+    print()
+    print("Public datasets (downloaded when you have a network):")
+    table = datasets.list()
+    if len(table):
+        print(table.to_string(index=False))
+    return 0
+
+
+def _cmd_data_get(args: argparse.Namespace) -> int:
+    from .data import datasets
+
+    result = datasets.load(args.name)
+    print(getattr(result, "path", result))
+    return 0
+
+
+def _cmd_course_release(args: argparse.Namespace) -> int:
+    from .grading.course import release
+
+    written = release(args.source, args.dest)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_course_grade(args: argparse.Namespace) -> int:
+    from .grading.course import grade
+
+    result = grade(args.submissions, source=args.source, out=args.out, timeout=args.timeout)
+    print(result)
+    return 0
+
+
+def _cmd_notebooks_clean(args: argparse.Namespace) -> int:
+    from .grading.notebooks import clean_notebooks
+
+    changed = clean_notebooks(args.paths)
+    for path in changed:
+        print(f"cleaned {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser behind ``radnb`` (exposed for tests and docs).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["doctor"]).func.__name__
+    '_cmd_doctor'
+    """
+    parser = argparse.ArgumentParser(prog="radnb", description="radnb: deep learning for radiology in Jupyter.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="print versions, compute device and data directory (for help requests)")
+    p.set_defaults(func=_cmd_doctor)
+
+    data = sub.add_parser("data", help="sample data and public datasets").add_subparsers(dest="data_command", metavar="ACTION")
+    p = data.add_parser("prepare", help="write the synthetic sample data sets (fast, offline)")
+    p.add_argument("--only", action="append", metavar="NAME", help="prepare only this set (repeatable)")
+    p.set_defaults(func=_cmd_data_prepare)
+    p = data.add_parser("list", help="list sample sets and public datasets")
+    p.set_defaults(func=_cmd_data_list)
+    p = data.add_parser("get", help="download (or reuse the cached copy of) a public dataset")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_data_get)
+
+    course = sub.add_parser("course", help="instructor tools: release student notebooks, grade submissions").add_subparsers(
+        dest="course_command", metavar="ACTION"
+    )
+    p = course.add_parser("release", help="write student versions (solutions removed, outputs cleared)")
+    p.add_argument("source", help="folder (or notebook) with the instructor versions")
+    p.add_argument("dest", help="folder to write the student versions to")
+    p.set_defaults(func=_cmd_course_release)
+    p = course.add_parser("grade", help="run each submission in a fresh kernel and write a gradebook")
+    p.add_argument("submissions", help="folder with one sub-folder (or notebook) per student")
+    p.add_argument("--source", default="notebooks", help="instructor notebooks (default: notebooks)")
+    p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback (default: grades)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook (default: 600)")
+    p.set_defaults(func=_cmd_course_grade)
+
+    nbs = sub.add_parser("notebooks", help="notebook maintenance").add_subparsers(dest="nb_command", metavar="ACTION")
+    p = nbs.add_parser("clean", help="strip outputs, execution counts and Colab metadata")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=_cmd_notebooks_clean)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``radnb`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return func(args)
+    except RadnbError as exc:
+        print(f"radnb: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
