@@ -56,6 +56,10 @@ class DicomError(RadnbError):
         super().__init__(prefix + message)
 
 
+class DicomFileNotFoundError(DicomError, FileNotFoundError):
+    """The path does not exist."""
+
+
 class NotDicomError(DicomError):
     """The file is not a DICOM file (no 'DICM' preamble and no readable DICOM header)."""
 

@@ -1,0 +1,473 @@
+"""Reading single DICOM files into :class:`DicomImage` / :class:`DicomSeries`.
+
+Files are recognised by content, not by name: the ``DICM`` marker at byte 128,
+or (for old files without the preamble) a first element in group 0002 or 0008
+that pydicom can parse. Pixel data are converted to physical units with the
+modality LUT (RescaleSlope/Intercept), so CT comes out in Hounsfield units.
+"""
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import (
+    CorruptDicomError,
+    DicomError,
+    DicomFileNotFoundError,
+    NoPixelDataError,
+    NotDicomError,
+    UnsupportedTransferSyntaxError,
+)
+from .image import DicomImage, DicomSeries
+
+PathLike = Union[str, Path]
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+# which pip package decodes which family of transfer syntaxes
+_DECODER_HINTS = {
+    "JPEG 2000": "pylibjpeg pylibjpeg-openjpeg",
+    "JPEG-LS": "pylibjpeg pylibjpeg-libjpeg",
+    "JPEG": "pylibjpeg pylibjpeg-libjpeg",
+    "RLE": "pylibjpeg pylibjpeg-rle",
+    "High-Throughput JPEG 2000": "pylibjpeg pylibjpeg-openjpeg",
+}
+
+
+def sniff_dicom(path: PathLike) -> bool:
+    """True when the file's first bytes look like DICOM (does not read the whole file).
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> sniff_dicom(pydicom.data.get_testdata_file("CT_small.dcm"))
+    True
+    >>> sniff_dicom(__file__)
+    False
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    if len(head) < 8:
+        return False
+    # no preamble: the first element must be a group 0002/0008 tag, little- or big-endian
+    group_le = struct.unpack("<H", head[:2])[0]
+    group_be = struct.unpack(">H", head[:2])[0]
+    return group_le in (0x0002, 0x0008) or group_be in (0x0002, 0x0008)
+
+
+def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
+    """Read a DICOM file with pydicom, turning failures into radnb errors.
+
+    Parameters
+    ----------
+    path
+        The file.
+    stop_before_pixels
+        Read only the header (fast; for grouping and reports).
+
+    Raises
+    ------
+    DicomFileNotFoundError, NotDicomError, CorruptDicomError
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> read_dataset(pydicom.data.get_testdata_file("CT_small.dcm")).Modality
+    'CT'
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    if not path.exists():
+        raise DicomFileNotFoundError("no such file or folder — check the spelling and the current folder", path)
+    if path.is_dir():
+        raise DicomError("this is a folder; use radnb.load(folder) to read all the DICOM files in it", path)
+    if not sniff_dicom(path) and not _parses_as_dicom(path):
+        raise NotDicomError(
+            "not a DICOM file (no 'DICM' marker and no DICOM header at the start). "
+            "Check that this is the exported image file and not, e.g., a report or a ZIP archive",
+            path,
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+            # pydicom parses lazily; touching every top-level element surfaces truncation now
+            for _ in ds:
+                pass
+    except InvalidDicomError as exc:
+        raise NotDicomError(f"not a readable DICOM file ({exc})", path) from exc
+    except (EOFError, struct.error, OverflowError, MemoryError) as exc:
+        raise CorruptDicomError(f"the file is truncated or damaged ({type(exc).__name__}: {exc}); re-export it", path) from exc
+    except Exception as exc:  # pydicom raises assorted types for malformed headers
+        raise CorruptDicomError(f"the DICOM header could not be parsed ({type(exc).__name__}: {exc})", path) from exc
+    truncated = [w for w in caught if "end of file" in str(w.message).lower()]
+    if len(ds) == 0 or truncated:
+        raise CorruptDicomError(
+            "the file is truncated: it starts like DICOM but ends before its data are complete; copy or export it again",
+            path,
+        )
+    _ensure_transfer_syntax(ds)
+    return ds
+
+
+def _parses_as_dicom(path: Path) -> bool:
+    """For files without preamble: does pydicom find a plausible DICOM header?"""
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+            keywords = {elem.keyword for elem in ds}
+    except Exception:
+        return False
+    return bool(keywords & {"SOPClassUID", "Modality", "Rows", "StudyInstanceUID", "PatientID"})
+
+
+def _ensure_transfer_syntax(ds: Any) -> None:
+    """Files without a TransferSyntaxUID in their meta: record how pydicom actually read them."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    try:
+        implicit, little = ds.original_encoding
+    except (AttributeError, TypeError, ValueError):
+        return
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    if implicit:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _transfer_syntax(ds: Any) -> Tuple[str, str]:
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if uid is None:
+        return "", "unknown"
+    return str(uid), getattr(uid, "name", str(uid))
+
+
+def _decoder_hint(ts_name: str) -> str:
+    for family in ("High-Throughput JPEG 2000", "JPEG 2000", "JPEG-LS", "JPEG", "RLE"):
+        if family.lower() in ts_name.lower():
+            return _DECODER_HINTS[family]
+    return ""
+
+
+def _pixels(ds: Any, path: Optional[Path]) -> np.ndarray:
+    """Decoded stored values, with radnb errors for missing decoders or damaged data."""
+    if not any(kw in ds for kw in _PIXEL_KEYWORDS):
+        sop = getattr(ds, "SOPClassUID", None)
+        kind = getattr(sop, "name", None) or "this kind of DICOM object"
+        if "Image Storage" in kind or "Rows" in ds:
+            raise CorruptDicomError(
+                f"the header says this is an image ({kind}) but the file holds no pixel data: it was probably "
+                "cut short while copying, or the pixels were stripped. Copy or export it again",
+                path,
+            )
+        raise NoPixelDataError(
+            f"the file holds no image ({kind}); it may be a report, a DICOMDIR index or a presentation state",
+            path,
+        )
+    ts_uid, ts_name = _transfer_syntax(ds)
+    try:
+        return ds.pixel_array
+    except (NotImplementedError, RuntimeError) as exc:
+        text = str(exc)
+        if "exceptions were raised by all available plugins" in text:
+            detail = " ".join(text.split(":", 1)[-1].split())
+            raise UnsupportedTransferSyntaxError(
+                f"the image is compressed as '{ts_name}' ({ts_uid}) and the installed decoders failed on it "
+                f"({detail[:300]}). The file may be damaged; otherwise try another decoder: %pip install python-gdcm",
+                path,
+            ) from exc
+        if "plugin" in text.lower() or "decod" in text.lower() or isinstance(exc, NotImplementedError):
+            hint = _decoder_hint(ts_name)
+            todo = (
+                f"install a decoder with:  %pip install {hint}   (then restart the kernel)"
+                if hint
+                else "radnb has no decoder for it; convert the file to an uncompressed transfer syntax (e.g. with dcmtk's dcmdjpeg)"
+            )
+            raise UnsupportedTransferSyntaxError(
+                f"the image is compressed as '{ts_name}' ({ts_uid}) and no installed decoder can read it: {todo}",
+                path,
+            ) from exc
+        raise CorruptDicomError(f"the pixel data could not be decoded ({text})", path) from exc
+    except Exception as exc:
+        raise CorruptDicomError(
+            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: {exc})", path
+        ) from exc
+
+
+def _rescale(ds: Any, stored: np.ndarray) -> np.ndarray:
+    """Stored values -> physical units (float32), per PS3.3 C.11.1 (modality LUT)."""
+    from pydicom.pixels import apply_modality_lut
+
+    slope = getattr(ds, "RescaleSlope", None)
+    intercept = getattr(ds, "RescaleIntercept", None)
+    if slope is None and intercept is None and "ModalityLUTSequence" not in ds:
+        # enhanced multi-frame objects keep the rescale in the functional groups
+        shared = getattr(ds, "SharedFunctionalGroupsSequence", None)
+        try:
+            pvt = shared[0].PixelValueTransformationSequence[0]
+            slope, intercept = float(pvt.RescaleSlope), float(pvt.RescaleIntercept)
+        except (AttributeError, IndexError, TypeError, KeyError):
+            return stored.astype(np.float32, copy=False)
+        out = stored.astype(np.float32)
+        if slope != 1.0:
+            out *= np.float32(slope)
+        if intercept:
+            out += np.float32(intercept)
+        return out
+    if "ModalityLUTSequence" in ds:
+        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    # the common case, done in float32 (apply_modality_lut works in float64)
+    out = stored.astype(np.float32)
+    s = float(slope) if slope not in (None, "") else 1.0
+    b = float(intercept) if intercept not in (None, "") else 0.0
+    if s != 1.0:
+        out *= np.float32(s)
+    if b != 0.0:
+        out += np.float32(b)
+    return out
+
+
+def _first_number(value: Any) -> Optional[float]:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            value = value[0]
+        return float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def header_window(ds: Any) -> Optional[Tuple[float, float]]:
+    """(centre, width) from WindowCenter/WindowWidth, or None when absent or unusable.
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> header_window(read_dataset(pydicom.data.get_testdata_file("CT_small.dcm"))) is None
+    True
+    """
+    c = _first_number(getattr(ds, "WindowCenter", None))
+    w = _first_number(getattr(ds, "WindowWidth", None))
+    if c is None or w is None:
+        try:
+            voi = ds.SharedFunctionalGroupsSequence[0].FrameVOILUTSequence[0]
+            c, w = _first_number(voi.WindowCenter), _first_number(voi.WindowWidth)
+        except (AttributeError, IndexError, TypeError, KeyError):
+            return None
+    if c is None or w is None or not np.isfinite(c) or not np.isfinite(w) or w < 1:
+        return None
+    return (c, w)
+
+
+def pixel_spacing(ds: Any) -> Tuple[Tuple[float, float], bool]:
+    """((row mm, column mm), known) from PixelSpacing / ImagerPixelSpacing / functional groups.
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> pixel_spacing(read_dataset(pydicom.data.get_testdata_file("CT_small.dcm")))
+    ((0.661468, 0.661468), True)
+    """
+    for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+        value = getattr(ds, kw, None)
+        if value is not None and len(value) == 2:
+            try:
+                r, c = float(value[0]), float(value[1])
+                if r > 0 and c > 0:
+                    return (r, c), True
+            except (TypeError, ValueError):
+                pass
+    try:
+        value = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+        return (float(value[0]), float(value[1])), True
+    except (AttributeError, IndexError, TypeError, KeyError, ValueError):
+        pass
+    return (1.0, 1.0), False
+
+
+def _vector(ds: Any, keyword: str, n: int) -> Optional[np.ndarray]:
+    value = getattr(ds, keyword, None)
+    if value is None:
+        return None
+    try:
+        arr = np.array([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.shape == (n,) and np.all(np.isfinite(arr)) else None
+
+
+def units_of(ds: Any) -> str:
+    """"HU" for CT; otherwise the RescaleType when the file names one; else "raw"."""
+    modality = str(getattr(ds, "Modality", "")).upper()
+    if modality == "CT":
+        return "HU"
+    rtype = str(getattr(ds, "RescaleType", "") or "").strip()
+    if rtype and rtype.upper() != "US":  # US = unspecified
+        return rtype
+    return "raw"
+
+
+def _to_uint8_rgb(arr: np.ndarray, ds: Any) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    bits = int(getattr(ds, "BitsStored", 16) or 16)
+    arr = arr.astype(np.float32) * (255.0 / max(1, (1 << bits) - 1))
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def _colour(ds: Any, stored: np.ndarray, path: Optional[Path]) -> np.ndarray:
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        try:
+            rgb = apply_color_lut(stored, ds)
+        except Exception as exc:
+            raise CorruptDicomError(f"the palette colour table could not be applied ({exc})", path) from exc
+        return _to_uint8_rgb(np.asarray(rgb), ds)
+    return _to_uint8_rgb(stored, ds)
+
+
+def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomImage, DicomSeries]:
+    """Turn a pydicom Dataset with pixel data into a radnb image or (multi-frame) series.
+
+    Parameters
+    ----------
+    ds
+        A pydicom Dataset (its pixel data are decoded, then dropped from it).
+    path
+        Where it came from, for messages.
+
+    Examples
+    --------
+    >>> import pydicom, pydicom.data
+    >>> ds = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm"))
+    >>> image_from_dataset(ds).array.dtype
+    dtype('float32')
+    """
+    path = Path(path) if path is not None else None
+    stored = _pixels(ds, path)
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper().strip() or "MONOCHROME2"
+    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+    frames = int(_first_number(getattr(ds, "NumberOfFrames", 1)) or 1)
+    modality = str(getattr(ds, "Modality", "") or "")
+    is_colour = samples > 1 or photometric == "PALETTE COLOR"
+
+    if is_colour:
+        values = _colour(ds, stored, path)
+        units = "raw"
+        window_ = None
+    else:
+        values = _rescale(ds, stored)
+        units = units_of(ds)
+        window_ = header_window(ds)
+
+    (row_mm, col_mm), spacing_known = pixel_spacing(ds)
+    for kw in _PIXEL_KEYWORDS:
+        if kw in ds:
+            del ds[kw]
+    common = dict(
+        modality=modality,
+        photometric=photometric,
+        invert=photometric == "MONOCHROME1",
+        default_window=window_,
+        units=units,
+        spacing_known=spacing_known,
+    )
+    if frames > 1 and values.ndim == (4 if is_colour else 3):
+        slice_mm, positions, orientation = _multiframe_geometry(ds)
+        known = spacing_known and slice_mm is not None
+        common["spacing_known"] = known
+        return DicomSeries(
+            array=values,
+            spacing=(slice_mm or 1.0, row_mm, col_mm),
+            positions=positions,
+            orientation=orientation,
+            datasets=[ds],
+            paths=[path] if path else [],
+            **common,
+        )
+    if values.ndim == 3 and not is_colour:  # pydicom returned frames for a single-frame header
+        values = values[0]
+    return DicomImage(
+        array=values,
+        spacing=(row_mm, col_mm),
+        meta=ds,
+        path=path,
+        position=_vector(ds, "ImagePositionPatient", 3),
+        orientation=_vector(ds, "ImageOrientationPatient", 6),
+        **common,
+    )
+
+
+def _multiframe_geometry(ds: Any):
+    """Slice spacing, per-frame positions and orientation of a multi-frame file."""
+    positions = orientation = None
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    if per_frame:
+        try:
+            positions = np.array(
+                [[float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient] for item in per_frame]
+            )
+        except (AttributeError, IndexError, TypeError, ValueError):
+            positions = None
+    try:
+        orientation = np.array(
+            [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient]
+        )
+    except (AttributeError, IndexError, TypeError, ValueError):
+        orientation = _vector(ds, "ImageOrientationPatient", 6)
+    slice_mm = None
+    if positions is not None and len(positions) > 1 and orientation is not None:
+        normal = np.cross(orientation[:3], orientation[3:])
+        d = np.diff(positions @ normal)
+        if np.all(np.abs(d) > 1e-6):
+            slice_mm = float(np.median(np.abs(d)))
+    if slice_mm is None:
+        for kw in ("SpacingBetweenSlices", "SliceThickness"):
+            v = _first_number(getattr(ds, kw, None))
+            if v and v > 0:
+                slice_mm = v
+                break
+    if slice_mm is None:
+        try:
+            v = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+            slice_mm = _first_number(getattr(v, "SpacingBetweenSlices", None)) or _first_number(v.SliceThickness)
+        except (AttributeError, IndexError, TypeError):
+            pass
+    return slice_mm, positions, orientation
+
+
+def read_file(path: PathLike) -> Union[DicomImage, DicomSeries]:
+    """Read one DICOM file into a :class:`DicomImage` (or a :class:`DicomSeries` for multi-frame).
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> read_file(pydicom.data.get_testdata_file("CT_small.dcm")).modality
+    'CT'
+    """
+    ds = read_dataset(path)
+    return image_from_dataset(ds, path)
