@@ -158,7 +158,9 @@ class _Deidentifier:
         self.keep = set(keep)
         if retain_patient_characteristics:
             self.keep.update(PATIENT_CHARACTERISTICS)
-        unknown = [k for k in self.keep if _keyword(k) is None]
+        from pydicom.datadict import tag_for_keyword
+
+        unknown = [k for k in self.keep if tag_for_keyword(k) is None]
         if unknown:
             raise InvalidArgumentError(f"Unknown DICOM keyword(s) in keep=: {', '.join(unknown)}")
         self.uid_map: Dict[str, str] = {}
@@ -214,8 +216,8 @@ class _Deidentifier:
                 action = "X"
             if action == "X":
                 del ds[elem.tag]
-            elif action in ("Z", "D"):
-                elem.value = "" if elem.VR not in ("DA", "TM", "DT") or action == "Z" else ""
+            elif action in ("Z", "D"):  # PatientName/PatientID get their pseudonym in clean()
+                elem.value = ""
 
 
 def _iter_files(src: Path) -> List[Path]:
