@@ -269,7 +269,8 @@ def read_record(dest: PathLike) -> Optional[dict]:
         return None
 
 
-def _write_record(dest: Path, sha256: str, url: str, tofu: bool) -> None:
+def _write_record(dest: Path, sha256: str, url: str, tofu: bool, md5: Optional[str] = None,
+                  head_md5: Optional[str] = None) -> None:
     st = dest.stat()
     record = {
         "file": dest.name,
@@ -278,6 +279,8 @@ def _write_record(dest: Path, sha256: str, url: str, tofu: bool) -> None:
         "mtime_ns": st.st_mtime_ns,
         "url": url,
         "trust_on_first_use": tofu,
+        "md5": md5,
+        "head_md5": head_md5,
         "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = _record_path(dest)
@@ -492,9 +495,8 @@ def fetch(
     dest.parent.mkdir(parents=True, exist_ok=True)
     lock = dest.parent / ".locks" / (filename + ".lock")
     with file_lock(lock):
-        if force:
+        if force:  # keep the record: a trust-on-first-use hash must still match the new copy
             _discard(dest)
-            _discard(_record_path(dest))
         if dest.exists():
             cached = _verify_cached(dest, sha256, md5, head_md5, expected_size, url)
             if cached is not None:
@@ -523,7 +525,7 @@ def fetch(
                 url=real_url, dest=dest,
             )
         os.replace(part, dest)
-        _write_record(dest, digest, real_url, tofu)
+        _write_record(dest, digest, real_url, tofu, md5, head_md5)
         return dest
 
 
@@ -537,7 +539,8 @@ def _verify_cached(dest: Path, sha256, md5, head_md5, expected_size, url) -> Opt
     tofu = not (sha256 or md5 or head_md5)
     if record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns:
         # unchanged since radnb verified it: skip re-hashing big files on every load
-        if not sha256 or str(record.get("sha256", "")).startswith(sha256):
+        same_checks = (not md5 or record.get("md5") == md5) and (not head_md5 or record.get("head_md5") == head_md5)
+        if same_checks and (not sha256 or str(record.get("sha256", "")).startswith(sha256)):
             return dest
     try:
         digest = verify_file(dest, sha256=sha256, md5=md5, head_md5=head_md5, expected_size=expected_size)
@@ -551,7 +554,7 @@ def _verify_cached(dest: Path, sha256, md5, head_md5, expected_size, url) -> Opt
         raise ChecksumError(
             f"{dest} changed since it was first downloaded (sha256 {digest}, recorded {record.get('sha256')}). "
             f"It was discarded; fetch again to re-download.", url=url, dest=dest)
-    _write_record(dest, digest, url, tofu)
+    _write_record(dest, digest, url, tofu, md5, head_md5)
     return dest
 
 
