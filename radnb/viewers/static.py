@@ -1,0 +1,148 @@
+"""Static PNG pictures (matplotlib) of what a viewer shows, for exports and ``static=True``.
+
+Widgets need a live kernel and a widget-aware frontend; nbconvert to HTML or
+PDF and plain-text consoles do not have one. Every viewer therefore also carries
+a PNG in its display data, and ``radnb.show(x, static=True)`` returns only that.
+
+Examples
+--------
+>>> import numpy as np, radnb
+>>> pic = radnb.show(np.eye(16), static=True)
+>>> pic.png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+True
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, List, Optional, Union
+
+import numpy as np
+
+from .display import window_to_uint8
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .viewer import SliceViewer
+
+
+class StaticImage:
+    """A PNG picture that notebooks display inline (``_repr_png_``).
+
+    Attributes
+    ----------
+    png
+        The PNG bytes.
+    """
+
+    def __init__(self, png: bytes):
+        self.png = png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write the PNG to ``path`` and return it."""
+        path = Path(path)
+        path.write_bytes(self.png)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<radnb StaticImage PNG, {len(self.png)} bytes>"
+
+
+def _figure_png(fig: Any, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    return buf.getvalue()
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it (the same rule as the browser)."""
+    m = np.pad(mask, 1, mode="constant")
+    core = m[1:-1, 1:-1]
+    inner = m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return core & ~inner
+
+
+def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
+    """Draw every panel of ``viewer`` at its current slice, window and overlays; return PNG bytes."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    panels = viewer._panels
+    n = len(panels)
+    fig = Figure(figsize=(4.2 * n, 4.6), facecolor="black")
+    legend_handles: List[Any] = []
+    seen = set()
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(1, n, k + 1)
+        ax.set_facecolor("black")
+        view = panel.get("view") or viewer.view
+        plane = viewer.slice_array(view)
+        row_mm, col_mm = viewer.pixel_spacing(view)
+        extent = (0, plane.shape[1] * col_mm, plane.shape[0] * row_mm, 0)
+        if plane.ndim == 3:
+            ax.imshow(plane, extent=extent, interpolation="nearest")
+        else:
+            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert)
+            ax.imshow(grey, cmap="gray", vmin=0, vmax=255, extent=extent, interpolation="nearest")
+        for layer_id in panel.get("layers", []):
+            layer = viewer._layer_objs[layer_id]
+            if layer.name in viewer.hidden_layers:
+                continue
+            data = viewer.slice_array(view, layer=layer_id)
+            rgba = np.zeros(data.shape + (4,), dtype=np.float32)
+            if layer.kind == "labels":
+                for value, color in layer.meta["colors"].items():
+                    mask = data == int(value)
+                    if viewer.overlay_style == "outline":
+                        mask = _outline(mask)
+                    rgba[mask, :3] = np.asarray(color, dtype=np.float32) / 255.0
+                    rgba[mask, 3] = 1.0 if viewer.overlay_style == "outline" else viewer.opacity
+                if layer.name not in seen:
+                    legend_handles.append(Patch(color=np.asarray(layer.meta["color"]) / 255.0, label=layer.name))
+            else:
+                table = np.asarray(layer.meta["cmap"], dtype=np.float32) / 255.0
+                rgba[..., :3] = table[data]
+                rgba[..., 3] = np.where(data > 0, viewer.opacity, 0.0)
+                if layer.name not in seen:
+                    legend_handles.append(Patch(color=table[200], label=f"{layer.name} ({layer.meta['cmap_name']})"))
+            seen.add(layer.name)
+            ax.imshow(rgba, extent=extent, interpolation="nearest")
+        axis = ("axial", "coronal", "sagittal").index(view)
+        index = viewer.position[axis]
+        title = panel.get("title") or view
+        ax.set_title(
+            f"{title} · {view} {index + 1}/{viewer.display_shape[axis]} · W {viewer.window:g} L {viewer.level:g}",
+            color="white",
+            fontsize=9,
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if legend_handles:
+        fig.legend(handles=legend_handles, loc="lower center", ncol=len(legend_handles), fontsize=8,
+                   facecolor="black", labelcolor="white", edgecolor="gray")
+    fig.tight_layout(rect=(0, 0.06 if legend_handles else 0, 1, 1))
+    return _figure_png(fig, dpi)
+
+
+def render_gallery_png(thumbs: List[np.ndarray], captions: List[str], columns: int, dpi: int = 80,
+                       colors: Optional[List[str]] = None) -> bytes:
+    """A grid of uint8 thumbnails with captions; used by :func:`radnb.gallery`'s static fallback."""
+    from matplotlib.figure import Figure
+
+    n = len(thumbs)
+    cols = max(1, min(columns, n))
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(2.2 * cols, 2.5 * rows), facecolor="white")
+    for k, (thumb, caption) in enumerate(zip(thumbs, captions)):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        if thumb.ndim == 2:
+            ax.imshow(thumb, cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(thumb)
+        ax.set_title(caption, fontsize=7, color=(colors[k] if colors else "black"))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return _figure_png(fig, dpi)

@@ -1,0 +1,633 @@
+"""The PACS-style slice viewer widget behind :func:`radnb.show` and :func:`radnb.compare`.
+
+Python prepares pixel data, geometry, presets and the numbers tests check; the
+browser (``static/viewer.js``, plain ES module, no build step) windows the
+pixels with a lookup table on a Canvas2D, so scrolling and window/level never
+wait for the kernel.
+
+Pixel data travels once, as binary buffers (int16 where the values are whole
+numbers that fit, else float32; label maps and heat maps as uint8), in chunks
+of about 8 MiB, the chunk holding the slice on screen first. Volumes larger than
+:data:`~radnb.viewers.volume.BROWSER_BUDGET_BYTES` are downsampled in-plane for
+display and the viewer says so on screen.
+
+Examples
+--------
+>>> import numpy as np, radnb
+>>> v = radnb.show(np.zeros((5, 32, 32)), spacing=(3.0, 0.8, 0.8))
+>>> v.slice, v.shape
+(2, (5, 32, 32))
+>>> v.slice = 4; v.position
+[4, 16, 16]
+"""
+from __future__ import annotations
+
+import math
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from ..errors import InvalidArgumentError
+from . import display
+from .header import header_rows
+from .measure import RoiStats, length_mm, roi_stats
+from .volume import BROWSER_BUDGET_BYTES, Volume, as_heatmap, as_labels, as_volume
+
+STATIC_DIR = Path(__file__).parent / "static"
+CHUNK_BYTES = 8 * 2**20
+VIEWS = ("axial", "coronal", "sagittal")
+TOOLS = ("wl", "pan", "zoom", "length", "ellipse", "rectangle")
+
+
+def _transfer_dtype(arr: np.ndarray) -> np.ndarray:
+    """int16 when every value is a whole number in int16 range (CT HU), else float32."""
+    if arr.dtype == np.int16:
+        return np.ascontiguousarray(arr)
+    if arr.dtype.kind in "iub":
+        if arr.size == 0 or (arr.min() >= -32768 and arr.max() <= 32767):
+            return np.ascontiguousarray(arr.astype(np.int16))
+        return np.ascontiguousarray(arr.astype(np.float32))
+    a32 = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(a32).all() or a32.min() < -32768 or a32.max() > 32767:
+        return np.nan_to_num(a32, nan=0.0, posinf=0.0, neginf=0.0)
+    step = max(1, a32.shape[0] // 16)
+    for z in range(0, a32.shape[0], step):  # whole-number check slab by slab, memory stays small
+        slab = a32[z : z + step]
+        if not np.array_equal(slab, np.rint(slab)):
+            return a32
+    return a32.astype(np.int16)
+
+
+def _downsample(arr: np.ndarray, factor: int, mode: str) -> np.ndarray:
+    """In-plane downsampling by an integer factor: block mean for images, nearest for labels."""
+    if factor == 1:
+        return arr
+    z, h, w = arr.shape[:3]
+    if mode == "nearest":
+        return np.ascontiguousarray(arr[:, ::factor, ::factor])
+    h2, w2 = h // factor, w // factor
+    trimmed = arr[:, : h2 * factor, : w2 * factor].astype(np.float32)
+    out = trimmed.reshape(z, h2, factor, w2, factor, *arr.shape[3:]).mean(axis=(2, 4))
+    return out.astype(arr.dtype) if arr.dtype.kind != "f" else out
+
+
+def _budget_factor(shape: Tuple[int, ...], bytes_per_voxel: int, budget: int) -> int:
+    nbytes = int(np.prod(shape)) * bytes_per_voxel
+    return 1 if nbytes <= budget else int(math.ceil(math.sqrt(nbytes / budget)))
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+class Layer:
+    """One array the browser holds: the image, a label map or a heat map (Python side only)."""
+
+    def __init__(self, name: str, kind: str, data: np.ndarray, meta: Dict[str, Any]):
+        self.name, self.kind, self.data, self.meta = name, kind, data, meta
+
+    def describe(self) -> Dict[str, Any]:
+        dtype = "rgb8" if self.data.ndim == 4 else str(self.data.dtype)
+        return {"name": self.name, "kind": self.kind, "dtype": dtype, **self.meta}
+
+
+class SliceViewer(anywidget.AnyWidget):
+    """Interactive slice viewer (see :func:`show`). Attributes mirror what the student sees.
+
+    Read or set from Python: ``slice``, ``position`` ([z, y, x] voxel), ``view``,
+    ``window`` (width), ``level`` (center), ``preset``, ``invert``, ``zoom``,
+    ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``, ``show_phi``.
+    The browser sends its state back when an interaction settles (mouse released,
+    wheel stopped), not on every mouse move.
+    """
+
+    _esm = STATIC_DIR / "viewer.js"
+    _css = STATIC_DIR / "viewer.css"
+
+    _layers = t.List(t.Dict()).tag(sync=True)
+    _panels = t.List(t.Dict()).tag(sync=True)
+    _shape = t.List(t.Int()).tag(sync=True)
+    _spacing = t.List(t.Float()).tag(sync=True)
+    _units = t.Unicode("").tag(sync=True)
+    _modality = t.Unicode("").tag(sync=True)
+    _title = t.Unicode("").tag(sync=True)
+    _superior_first = t.Bool(True).tag(sync=True)
+    _presets = t.List(t.Dict()).tag(sync=True)
+    _initial = t.Dict().tag(sync=True)
+    _notices = t.List(t.Unicode()).tag(sync=True)
+    _header = t.List(t.Dict()).tag(sync=True)
+    _data_id = t.Unicode("").tag(sync=True)
+    _height = t.Int(512).tag(sync=True)
+
+    position = t.List(t.Int(), minlen=3, maxlen=3).tag(sync=True)
+    view = t.Enum(VIEWS, default_value="axial").tag(sync=True)
+    window = t.Float(400.0).tag(sync=True)
+    level = t.Float(40.0).tag(sync=True)
+    preset = t.Unicode("").tag(sync=True)
+    invert = t.Bool(False).tag(sync=True)
+    zoom = t.Float(1.0).tag(sync=True)
+    pan = t.List(t.Float(), minlen=2, maxlen=2, default_value=[0.0, 0.0]).tag(sync=True)
+    opacity = t.Float(0.5).tag(sync=True)
+    overlay_style = t.Enum(("fill", "outline"), default_value="fill").tag(sync=True)
+    hidden_layers = t.List(t.Unicode()).tag(sync=True)
+    tool = t.Enum(TOOLS, default_value="wl").tag(sync=True)
+    playing = t.Bool(False).tag(sync=True)
+    fps = t.Float(10.0).tag(sync=True)
+    smooth = t.Bool(True).tag(sync=True)
+    show_phi = t.Bool(False).tag(sync=True)
+    measurements = t.List(t.Dict()).tag(sync=True)
+
+    def __init__(
+        self,
+        volume: Volume,
+        overlays: Sequence[Layer] = (),
+        panels: Optional[List[Dict[str, Any]]] = None,
+        *,
+        preset: Optional[str] = None,
+        window: Optional[float] = None,
+        level: Optional[float] = None,
+        view: str = "axial",
+        opacity: float = 0.5,
+        overlay_style: str = "fill",
+        height: int = 512,
+        budget_bytes: int = BROWSER_BUDGET_BYTES,
+        static_fallback: bool = True,
+    ):
+        if view not in VIEWS:
+            raise InvalidArgumentError(f"view must be one of {', '.join(VIEWS)} (got {view!r}).")
+        self.volume = volume
+        self.static_fallback = static_fallback
+        notices = list(volume.notes)
+        image = volume.array
+        if volume.is_color:
+            data = np.ascontiguousarray(image.astype(np.uint8))
+        else:
+            data = _transfer_dtype(image)
+        total_per_voxel = data.itemsize * (3 if data.ndim == 4 else 1) + sum(1 for _ in overlays)
+        factor = _budget_factor(volume.shape[:3], total_per_voxel, budget_bytes)
+        if factor > 1:
+            full = int(np.prod(volume.shape[:3])) * total_per_voxel
+            data = _downsample(data, factor, "mean")
+            notices.append(
+                f"Large volume ({_fmt_bytes(full)} > {_fmt_bytes(budget_bytes)} display budget): shown downsampled "
+                f"{factor}× in-plane ({data.shape[1]}×{data.shape[2]}); values and measurements use the "
+                "downsampled pixels."
+            )
+        self.downsample = factor
+        spacing = (volume.spacing[0], volume.spacing[1] * factor, volume.spacing[2] * factor)
+        self._layer_objs: List[Layer] = [Layer(volume.name or "image", "image", data, {})]
+        for layer in overlays:
+            layer.data = _downsample(layer.data, factor, "nearest")
+            self._layer_objs.append(layer)
+        self.display_shape = tuple(int(s) for s in data.shape[:3])
+
+        if volume.is_color:
+            center, width, chosen = 127.5, 256.0, ""
+        else:
+            center, width, chosen = display.initial_window(image, volume.modality, volume.header_window, preset)
+        if window is not None or level is not None:
+            if window is None or level is None:
+                raise InvalidArgumentError("Give both window= (width) and level= (center), or a preset=.")
+            center, width, chosen = float(level), float(window), ""
+        self._check_width(width)
+        ct_like = volume.units == "HU" or (volume.modality or "").upper() == "CT"
+        preset_list = (
+            [{"name": n, "center": c, "width": w} for n, (c, w) in display.presets().items()] if ct_like else []
+        )
+        if volume.header_window is not None and not volume.is_color:
+            c, w = volume.header_window
+            if w is not None and w >= 1:
+                preset_list.append({"name": "header", "center": float(c), "width": float(w)})
+        if not volume.is_color:
+            c, w = display.percentile_window(data)
+            preset_list.append({"name": "auto", "center": c, "width": w})
+        z, h, w_ = self.display_shape
+        super().__init__(
+            _layers=[layer.describe() for layer in self._layer_objs],
+            _panels=panels or [{"title": "", "view": None, "layers": list(range(1, len(self._layer_objs)))}],
+            _shape=[z, h, w_],
+            _spacing=list(spacing),
+            _units=volume.units if not volume.is_color else "",
+            _modality=volume.modality or "",
+            _title=volume.name,
+            _superior_first=volume.superior_first,
+            _presets=preset_list,
+            _initial={"window": width, "level": center, "preset": chosen, "invert": bool(volume.invert)},
+            _notices=notices,
+            _header=header_rows(volume.meta),
+            _data_id=uuid.uuid4().hex,
+            _height=int(height),
+            position=[z // 2, h // 2, w_ // 2],
+            view=view,
+            window=width,
+            level=center,
+            preset=chosen,
+            invert=bool(volume.invert),
+            opacity=float(opacity),
+            overlay_style=overlay_style,
+        )
+        self.on_msg(self._handle_custom_msg)
+
+    # ----- state -----------------------------------------------------------------
+    @staticmethod
+    def _check_width(width: float) -> None:
+        if not np.isfinite(width) or width < 1:
+            raise InvalidArgumentError(f"Window width must be at least 1 (got {width}).")
+
+    @t.validate("window")
+    def _valid_window(self, proposal):
+        self._check_width(proposal["value"])
+        return float(proposal["value"])
+
+    @t.validate("opacity")
+    def _valid_opacity(self, proposal):
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0:
+            raise InvalidArgumentError(f"opacity must be between 0 and 1 (got {value}).")
+        return value
+
+    @t.validate("zoom")
+    def _valid_zoom(self, proposal):
+        value = float(proposal["value"])
+        if not 0.05 <= value <= 50:
+            raise InvalidArgumentError(f"zoom must be between 0.05 and 50 (got {value}).")
+        return value
+
+    @t.validate("position")
+    def _valid_position(self, proposal):
+        pos = [int(p) for p in proposal["value"]]
+        shape = getattr(self, "display_shape", None)
+        if shape is not None:
+            for axis, (p, n) in enumerate(zip(pos, shape)):
+                if not 0 <= p < n:
+                    raise InvalidArgumentError(
+                        f"{('slice', 'row', 'column')[axis]} index {p} is outside 0..{n - 1}."
+                    )
+        return pos
+
+    @t.observe("preset")
+    def _preset_changed(self, change):
+        name = change["new"]
+        if not name:
+            return
+        table = {p["name"]: p for p in self._presets}
+        if name not in table:
+            raise InvalidArgumentError(
+                f"Unknown preset {name!r} for this image. Choose one of: {', '.join(table) or '(none)'}."
+            )
+        self.window, self.level = table[name]["width"], table[name]["center"]
+
+    @t.observe("show_phi")
+    def _phi_changed(self, change):
+        self._header = header_rows(self.volume.meta, show_phi=bool(change["new"]))
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """(slices, rows, columns) of the displayed volume."""
+        return self.display_shape
+
+    @property
+    def axis(self) -> int:
+        """Volume axis that ``slice`` moves along for the current ``view`` (0 axial, 1 coronal, 2 sagittal)."""
+        return VIEWS.index(self.view)
+
+    @property
+    def slice(self) -> int:
+        """Index of the slice on screen in the current ``view`` (0-based, volume order)."""
+        return int(self.position[self.axis])
+
+    @slice.setter
+    def slice(self, value: int) -> None:
+        pos = list(self.position)
+        pos[self.axis] = int(value)
+        self.position = pos
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.display_shape[self.axis])
+
+    @property
+    def presets(self) -> List[str]:
+        """Preset names available for this image (keys 1-9 pick them in this order)."""
+        return [p["name"] for p in self._presets]
+
+    def reset(self) -> None:
+        """Back to the opening window, no zoom or pan (the space bar in the viewer)."""
+        self.window, self.level = self._initial["window"], self._initial["level"]
+        self.preset = self._initial["preset"]
+        self.invert = self._initial["invert"]
+        self.zoom, self.pan = 1.0, [0.0, 0.0]
+
+    # ----- geometry shared with the browser ---------------------------------------
+    def slice_array(self, view: Optional[str] = None, index: Optional[int] = None, layer: int = 0) -> np.ndarray:
+        """The 2D array the browser shows for ``view`` at ``index`` (head at the top for coronal/sagittal).
+
+        Examples
+        --------
+        >>> import numpy as np, radnb
+        >>> v = radnb.show(np.arange(24.0).reshape(2, 3, 4))
+        >>> v.slice_array("coronal", 0).shape
+        (2, 4)
+        """
+        view = view or self.view
+        axis = VIEWS.index(view)
+        index = self.position[axis] if index is None else int(index)
+        data = self._layer_objs[layer].data
+        if view == "axial":
+            return data[index]
+        plane = data[:, index, :] if view == "coronal" else data[:, :, index]
+        return plane if self._superior_first else plane[::-1]
+
+    def pixel_spacing(self, view: Optional[str] = None) -> Tuple[float, float]:
+        """(row_mm, col_mm) of the displayed plane for ``view``."""
+        dz, dy, dx = self._spacing
+        return {"axial": (dy, dx), "coronal": (dz, dx), "sagittal": (dz, dy)}[view or self.view]
+
+    def measure(self) -> List[Union[RoiStats, Dict[str, Any]]]:
+        """The measurements drawn in the browser, recomputed in Python.
+
+        Lengths come back as ``{"kind": "length", "length_mm": ...}``; ROIs as
+        :class:`~radnb.viewers.measure.RoiStats`.
+        """
+        out: List[Union[RoiStats, Dict[str, Any]]] = []
+        for m in self.measurements:
+            view, index = m["view"], int(m["index"])
+            sp = self.pixel_spacing(view)
+            if m["kind"] == "length":
+                out.append({"kind": "length", "view": view, "index": index, "length_mm": length_mm(m["p0"], m["p1"], sp)})
+            else:
+                plane = self.slice_array(view, index)
+                out.append(roi_stats(plane, m["p0"], m["p1"], sp, m["kind"], self._units))
+        return out
+
+    # ----- data transfer ---------------------------------------------------------
+    def _chunks(self, first_slice: int) -> List[Tuple[int, int]]:
+        z = self.display_shape[0]
+        per_slice = sum(layer.data[0].nbytes for layer in self._layer_objs)
+        step = max(1, CHUNK_BYTES // max(per_slice, 1))
+        starts = list(range(0, z, step))
+        first = min(first_slice, z - 1) // step * step
+        starts.sort(key=lambda s: abs(s - first))
+        return [(s, min(s + step, z)) for s in starts]
+
+    def _handle_custom_msg(self, _widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "load":
+            return
+        rid = content.get("rid", "")
+        first = int(content.get("first", self.position[0]))
+        chunks = self._chunks(first)
+        for i, (z0, z1) in enumerate(chunks):
+            for index, layer in enumerate(self._layer_objs):
+                part = layer.data[z0:z1]
+                self.send(
+                    {"type": "chunk", "rid": rid, "layer": index, "z0": z0, "z1": z1, "last": i == len(chunks) - 1},
+                    buffers=[memoryview(np.ascontiguousarray(part)).cast("B")],
+                )
+
+    # ----- static fallback --------------------------------------------------------
+    def to_png(self, dpi: int = 80) -> bytes:
+        """A PNG of what the viewer shows now (matplotlib); used when widgets cannot render."""
+        from .static import render_viewer_png
+
+        return render_viewer_png(self, dpi=dpi)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None or not self.static_fallback:
+            return bundle
+        data, meta = bundle
+        try:
+            data["image/png"] = self.to_png()
+        except Exception:  # the widget still works; only the exported-notebook picture is missing
+            pass
+        return data, meta
+
+    def __repr__(self) -> str:
+        z, h, w = self.display_shape
+        return (
+            f"<radnb SliceViewer {self.view} slice {self.slice + 1}/{self.n_slices} of {z}×{h}×{w}, "
+            f"W {self.window:g} L {self.level:g}{' (' + self.preset + ')' if self.preset else ''}>"
+        )
+
+
+# ----- building the overlays --------------------------------------------------------------
+LabelsArg = Union[None, Any, Mapping[str, Any], Sequence[Any]]
+
+
+def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0) -> List[Layer]:
+    if labels is None:
+        return []
+    if isinstance(labels, Mapping):
+        items = list(labels.items())
+    elif isinstance(labels, (list, tuple)) and labels and not np.isscalar(labels[0]) and np.asarray(labels[0]).ndim >= 2:
+        items = [(f"labels {k + 1}", x) for k, x in enumerate(labels)]
+    else:
+        items = [("labels", labels)]
+    layers = []
+    for k, (name, arr) in enumerate(items):
+        data = as_labels(arr, shape, name)
+        color = display.LABEL_COLORS[(start_color + k) % len(display.LABEL_COLORS)]
+        classes = sorted(int(v) for v in np.unique(data) if v)
+        if len(classes) <= 1:
+            colors = {str(c): list(color) for c in (classes or [1])}
+        else:  # several classes in one map: shades from the palette, starting at this map's colour
+            colors = {
+                str(c): list(display.LABEL_COLORS[(start_color + k + i) % len(display.LABEL_COLORS)])
+                for i, c in enumerate(classes)
+            }
+        layers.append(Layer(str(name), "labels", data, {"colors": colors, "color": list(color)}))
+    return layers
+
+
+def _heat_layer(heatmap: Any, shape: Tuple[int, int, int], cmap: str, name: str = "heat map",
+                vmin: Optional[float] = None, vmax: Optional[float] = None) -> Layer:
+    heat = as_heatmap(heatmap, shape, name)
+    lo = float(np.min(heat)) if vmin is None else float(vmin)
+    hi = float(np.max(heat)) if vmax is None else float(vmax)
+    if hi <= lo:
+        hi = lo + 1.0
+    # uint8 for transfer; 0 means "transparent" (values at or below vmin)
+    q = np.clip(np.rint((heat - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+    return Layer(name, "heatmap", np.ascontiguousarray(q), {"cmap": display.colormap_table(cmap), "cmap_name": cmap,
+                                                            "vmin": lo, "vmax": hi})
+
+
+def _panels_for(views: Union[str, Sequence[str]], overlay_ids: List[int]) -> List[Dict[str, Any]]:
+    if isinstance(views, str):
+        if views in ("mpr", "all", "3"):
+            views = VIEWS
+        else:
+            views = [views]
+    for v in views:
+        if v not in VIEWS:
+            raise InvalidArgumentError(f"Unknown view {v!r}; use 'axial', 'coronal', 'sagittal' or 'mpr'.")
+    if len(views) == 1:
+        return [{"title": "", "view": None, "layers": overlay_ids}]
+    return [{"title": v, "view": v, "layers": overlay_ids} for v in views]
+
+
+def show(
+    x: Any,
+    labels: LabelsArg = None,
+    heatmap: Any = None,
+    *,
+    views: Union[str, Sequence[str]] = "axial",
+    spacing: Optional[Sequence[float]] = None,
+    modality: Optional[str] = None,
+    preset: Optional[str] = None,
+    window: Optional[float] = None,
+    level: Optional[float] = None,
+    opacity: float = 0.5,
+    overlay_style: str = "fill",
+    cmap: str = "inferno",
+    height: int = 512,
+    static: bool = False,
+    budget_bytes: int = BROWSER_BUDGET_BYTES,
+):
+    """Show an image or volume in an interactive, PACS-style viewer.
+
+    Mouse wheel or ↑/↓ scroll slices; left-drag changes window (x) and level (y);
+    right-drag zooms; middle- or shift-drag pans; keys 1-9 pick presets, ``i``
+    inverts, space resets; hovering reads out position and value (HU for CT).
+    The toolbar offers the same actions, plus cine, measurements, overlays and the
+    DICOM header (identifying values hidden).
+
+    Parameters
+    ----------
+    x
+        A path (file or folder), pydicom Dataset, radnb image/series, numpy array
+        or torch tensor, 2D (rows, columns) or 3D (slices, rows, columns).
+    labels
+        Label map(s) to overlay: one array, a list, or ``{"truth": a, "prediction": b}``.
+    heatmap
+        A heat map (probability, Grad-CAM) to overlay with colour map ``cmap``.
+    views
+        ``"axial"``, ``"coronal"``, ``"sagittal"`` or ``"mpr"`` (all three side by side).
+    spacing
+        (row, col) or (slice, row, col) in mm, for arrays (DICOM brings its own).
+    modality
+        E.g. ``"CT"`` for an array of HU (opens in the soft-tissue preset).
+    preset, window, level
+        Opening window: a preset name, or a width and level.
+    opacity, overlay_style
+        Overlay opacity (0-1) and ``"fill"`` or ``"outline"``.
+    height
+        Viewer height in CSS pixels.
+    static
+        Return a PNG picture (matplotlib) instead of a widget, e.g. for exports.
+    budget_bytes
+        Largest pixel payload sent to the browser before in-plane downsampling.
+
+    Returns
+    -------
+    SliceViewer or StaticImage
+
+    Examples
+    --------
+    >>> import numpy as np, radnb
+    >>> hu = np.full((10, 64, 64), -1000.0); hu[:, 16:48, 16:48] = 40
+    >>> v = radnb.show(hu, modality="CT")
+    >>> v.preset, v.window, v.level
+    ('soft_tissue', 400.0, 50.0)
+    >>> v.preset = "lung"; v.window
+    1500.0
+    """
+    vol = as_volume(x, spacing=spacing, modality=modality)
+    shape = vol.shape[:3]
+    overlays = _label_layers(labels, shape)
+    if heatmap is not None:
+        overlays.append(_heat_layer(heatmap, shape, cmap))
+    if isinstance(views, str) and views in VIEWS:
+        view, panels = views, None
+    else:
+        panels = _panels_for(views, list(range(1, len(overlays) + 1)))
+        view = panels[0]["view"] or "axial"
+    viewer = SliceViewer(
+        vol, overlays, panels, preset=preset, window=window, level=level, view=view, opacity=opacity,
+        overlay_style=overlay_style, height=height, budget_bytes=budget_bytes, static_fallback=not static,
+    )
+    if static:
+        from .static import StaticImage
+
+        return StaticImage(viewer.to_png())
+    return viewer
+
+
+def compare(
+    image: Any,
+    truth: Any = None,
+    prediction: Any = None,
+    heatmap: Any = None,
+    *,
+    titles: Optional[Sequence[str]] = None,
+    spacing: Optional[Sequence[float]] = None,
+    modality: Optional[str] = None,
+    preset: Optional[str] = None,
+    view: str = "axial",
+    opacity: float = 0.5,
+    overlay_style: str = "outline",
+    cmap: str = "inferno",
+    height: int = 420,
+    static: bool = False,
+    budget_bytes: int = BROWSER_BUDGET_BYTES,
+):
+    """Side-by-side panels (image, + truth, + prediction, + heat map) that scroll, zoom and window together.
+
+    Parameters
+    ----------
+    image
+        As for :func:`show`.
+    truth, prediction
+        Label maps (ground truth in green, prediction in red); either may be None.
+    heatmap
+        Probability or Grad-CAM map.
+    titles
+        Panel titles (default "image", "truth", "prediction", "heat map";
+        a last panel "truth vs prediction" is added when both are given).
+    Other parameters
+        As for :func:`show`; ``overlay_style`` defaults to outlines here.
+
+    Examples
+    --------
+    >>> import numpy as np, radnb
+    >>> img = np.random.default_rng(0).normal(size=(4, 32, 32))
+    >>> truth = np.zeros((4, 32, 32), np.uint8); truth[:, 8:16, 8:16] = 1
+    >>> pred = np.zeros((4, 32, 32), np.uint8); pred[:, 9:17, 9:17] = 1
+    >>> v = radnb.compare(img, truth, pred)
+    >>> [p["title"] for p in v._panels]
+    ['image', 'truth', 'prediction', 'truth vs prediction']
+    """
+    vol = as_volume(image, spacing=spacing, modality=modality)
+    shape = vol.shape[:3]
+    overlays: List[Layer] = []
+    panels: List[Dict[str, Any]] = [{"title": "image", "view": None, "layers": []}]
+    ids = {}
+    for name, arr, color in (("truth", truth, 0), ("prediction", prediction, 1)):
+        if arr is not None:
+            layer = _label_layers({name: arr}, shape, start_color=color)[0]
+            overlays.append(layer)
+            ids[name] = len(overlays)
+            panels.append({"title": name, "view": None, "layers": [ids[name]]})
+    if heatmap is not None:
+        overlays.append(_heat_layer(heatmap, shape, cmap))
+        panels.append({"title": "heat map", "view": None, "layers": [len(overlays)]})
+    if "truth" in ids and "prediction" in ids:
+        panels.append({"title": "truth vs prediction", "view": None, "layers": [ids["truth"], ids["prediction"]]})
+    if titles is not None:
+        if len(titles) != len(panels):
+            raise InvalidArgumentError(f"titles has {len(titles)} names but there are {len(panels)} panels.")
+        for panel, title in zip(panels, titles):
+            panel["title"] = str(title)
+    viewer = SliceViewer(
+        vol, overlays, panels, preset=preset, view=view, opacity=opacity, overlay_style=overlay_style,
+        height=height, budget_bytes=budget_bytes, static_fallback=not static,
+    )
+    if static:
+        from .static import StaticImage
+
+        return StaticImage(viewer.to_png())
+    return viewer
