@@ -250,6 +250,16 @@ def test_resume_falls_back_to_full_download_without_range_support(server, tmp_da
     assert path.read_bytes() == PAYLOAD
 
 
+def test_stale_partial_file_is_replaced_by_a_fresh_download(server, tmp_data_dir):
+    url = server.add("stale.bin", PAYLOAD)
+    part = tmp_data_dir / "downloads" / ".partial" / "stale.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(os.urandom(1000))  # left over from an older version of the file
+    path = F.fetch(url, sha(PAYLOAD), "stale.bin", progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert [r[1] for r in server.gets("stale.bin")] == ["bytes=1000-", None]
+
+
 def _child_fetch(url, digest, data_dir, queue):
     os.environ["RADNB_DATA"] = data_dir
     try:

@@ -84,6 +84,17 @@ class DatasetInfo:
         return describe_checksum(self.sha256, self.md5, self.head_md5)
 
     @property
+    def checksum_kind(self) -> str:
+        """Short label for tables: ``sha256``, ``md5``, ``size+md5(1st MiB)`` or ``first use``."""
+        if self.sha256:
+            return "sha256"
+        if self.md5:
+            return "md5"
+        if self.head_md5:
+            return "size+md5(1st MiB)" if self.size_bytes else "md5(1st MiB)"
+        return "first use"
+
+    @property
     def cache_dir(self) -> Path:
         return data_dir() / "datasets" / self.name
 
@@ -209,7 +220,7 @@ for _info in (
         short_citation="Lakhani et al., J Digit Imaging 2018",
         homepage="https://github.com/paras42/Hello_World_Deep_Learning",
         description="75 radiographs from Open-i (chest vs abdomen): 65 train, 10 validation, plus 2 test images.",
-        size_text="small (< 20 MB)",
+        size_text="not published (shown once downloaded)",
         checksum_source="no published checksum: sha256 is recorded on first download (trust on first use)",
         label_names={"abdomen": "abdominal radiograph", "chest": "chest radiograph"},
     ),
@@ -250,7 +261,7 @@ for _info in (
         description="394 small T1 MRI crops around the hippocampus (260 labelled: anterior and posterior "
                     "hippocampus).",
         md5="9d24dba78a72977dbd1d2e110310f31b",
-        size_text="~27 MB",
+        size_text="not published (shown once downloaded)",
         checksum_source="MD5 from MONAI's DecathlonDataset (monai/apps/datasets.py)",
         label_names={"0": "background", "1": "anterior", "2": "posterior"},
         extra={"folder": "Task04_Hippocampus"},
@@ -334,7 +345,7 @@ def list() -> pd.DataFrame:  # noqa: A001 - radnb.datasets.list() is the public 
             "licence": entry.licence if len(entry.licence) < 40 else entry.licence.split(";")[0][:37] + "...",
             "citation": entry.short_citation,
             "cached": entry.archive_path.is_file(),
-            "checksum": entry.checksum.split(" ")[0] if entry.checksum != "trust on first use" else "first use",
+            "checksum": entry.checksum_kind,
         })
     return pd.DataFrame(rows, columns=["name", "modality", "task", "size", "licence", "citation", "cached",
                                        "checksum"])
@@ -642,10 +653,10 @@ def _body_part_label(rel: Path) -> Optional[str]:
     # directory names first, then the file name: "abd..." -> abdomen, "chest"/"cxr"/"chst" -> chest
     for part in builtins.list(rel.parts[:-1]) + [rel.stem]:
         low = part.lower()
-        if low.startswith("abd"):
-            return "abdomen"
-        if low.startswith(("chest", "cxr", "chst")) or "chest" in low:
-            return "chest"
+        is_abdomen = "abd" in low
+        is_chest = any(word in low for word in ("chest", "cxr", "chst"))
+        if is_abdomen != is_chest:  # a name saying both (the archive's own root folder) decides nothing
+            return "abdomen" if is_abdomen else "chest"
     return None
 
 

@@ -501,11 +501,21 @@ def fetch(
             cached = _verify_cached(dest, sha256, md5, head_md5, expected_size, url)
             if cached is not None:
                 return cached
-        _download(real_url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
-                  checksum=describe_checksum(sha256, md5, head_md5))
+        checksum = describe_checksum(sha256, md5, head_md5)
         part = _part_path(dest)
+        resumed = _download(real_url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
+                            checksum=checksum)
         try:
-            digest = verify_file(part, sha256=sha256, md5=md5, head_md5=head_md5, expected_size=expected_size)
+            try:
+                digest = verify_file(part, sha256=sha256, md5=md5, head_md5=head_md5, expected_size=expected_size)
+            except ChecksumError:
+                if not resumed:
+                    raise
+                # the kept partial file may come from an older copy on the server: start once from scratch
+                _discard(part)
+                _download(real_url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
+                          checksum=checksum)
+                digest = verify_file(part, sha256=sha256, md5=md5, head_md5=head_md5, expected_size=expected_size)
         except ChecksumError as exc:
             _discard(part)
             raise ChecksumError(
@@ -559,7 +569,8 @@ def _verify_cached(dest: Path, sha256, md5, head_md5, expected_size, url) -> Opt
 
 
 def _download(url: str, dest: Path, *, timeout: float, progress: bool, expected_size: Optional[int],
-              checksum: str) -> None:
+              checksum: str) -> bool:
+    """Stream ``url`` into the ``.part`` file; return True when it continued an earlier partial file."""
     part = _part_path(dest)
     part.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
@@ -576,7 +587,7 @@ def _download(url: str, dest: Path, *, timeout: float, progress: bool, expected_
         if exc.code == 416 and have:  # range not satisfiable: our partial file is complete or stale
             exc.close()
             if expected_size is None or have == expected_size:
-                return
+                return True
             _discard(part)
             return _download(url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
                              checksum=checksum)
@@ -630,6 +641,7 @@ def _download(url: str, dest: Path, *, timeout: float, progress: bool, expected_
             raise DownloadError(
                 f"The download of {url} ended early ({part.stat().st_size:,} of {total:,} bytes). Run again "
                 f"to resume where it stopped.", url=url, dest=dest)
+        return mode == "ab"
 
 
 def http_client_errors():
