@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -102,9 +102,6 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
-            # pydicom parses lazily; touching every top-level element surfaces truncation now
-            for _ in ds:
-                pass
     except InvalidDicomError as exc:
         raise NotDicomError(f"not a readable DICOM file ({exc})", path) from exc
     except (EOFError, struct.error, OverflowError, MemoryError) as exc:
@@ -170,7 +167,7 @@ def _decoder_hint(ts_name: str) -> str:
     return ""
 
 
-def _pixels(ds: Any, path: Optional[Path]) -> np.ndarray:
+def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.ndarray:
     """Decoded stored values, with radnb errors for missing decoders or damaged data."""
     if not any(kw in ds for kw in _PIXEL_KEYWORDS):
         sop = getattr(ds, "SOPClassUID", None)
@@ -186,6 +183,9 @@ def _pixels(ds: Any, path: Optional[Path]) -> np.ndarray:
             path,
         )
     ts_uid, ts_name = _transfer_syntax(ds)
+    fast = _native_pixels(ds, ts_uid, h)
+    if fast is not None:
+        return fast
     try:
         return ds.pixel_array
     except (NotImplementedError, RuntimeError) as exc:
@@ -215,9 +215,76 @@ def _pixels(ds: Any, path: Optional[Path]) -> np.ndarray:
         ) from exc
 
 
-def _rescale(ds: Any, stored: np.ndarray) -> np.ndarray:
-    """Stored values -> physical units (float32), per PS3.3 C.11.1 (modality LUT)."""
+_HEADER_KEYWORDS = (
+    "PhotometricInterpretation", "SamplesPerPixel", "NumberOfFrames", "Modality", "RescaleSlope",
+    "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "WindowCenter", "WindowWidth", "PixelSpacing",
+    "ImagerPixelSpacing", "NominalScannedPixelSpacing", "ImagePositionPatient", "ImageOrientationPatient",
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "SpacingBetweenSlices",
+    "SliceThickness", "Rows", "Columns", "BitsAllocated", "BitsStored", "PixelRepresentation",
+)
+_HEADER_TAGS: Dict[int, str] = {}
+
+
+class _Header(dict):
+    """The attributes the reader needs, looked up once (pydicom's per-attribute access is slow)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+
+def _header(ds: Any) -> _Header:
+    if not _HEADER_TAGS:
+        from pydicom.datadict import tag_for_keyword
+
+        _HEADER_TAGS.update({tag_for_keyword(k): k for k in _HEADER_KEYWORDS})
+    header = _Header()
+    for tag in ds.keys() & _HEADER_TAGS.keys():
+        header[_HEADER_TAGS[tag]] = ds[tag].value
+    return header
+
+
+_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+
+
+def _native_pixels(ds: Any, ts_uid: str, h: Optional[_Header] = None) -> Optional[np.ndarray]:
+    """Fast path for the most common case: one uncompressed little-endian grey-scale frame.
+
+    Reading the buffer directly skips the general decoder machinery (several times
+    faster per file); anything unusual returns None and goes through pydicom.
+    """
+    if ts_uid not in _NATIVE_LITTLE_ENDIAN or "PixelData" not in ds:
+        return None
+    h = h if h is not None else _header(ds)
+    try:
+        rows, cols = int(h.Rows), int(h.Columns)
+        allocated, stored_bits = int(h.BitsAllocated), int(h.BitsStored)
+        signed = int(h.PixelRepresentation) == 1
+        if int(h.SamplesPerPixel or 1) != 1 or int(h.NumberOfFrames or 1) != 1:
+            return None
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if allocated not in (8, 16) or not 0 < stored_bits <= allocated or (signed and stored_bits != allocated):
+        return None
+    data = ds.PixelData
+    if not isinstance(data, (bytes, bytearray)) or len(data) < rows * cols * allocated // 8:
+        return None
+    dtype = {(8, False): "<u1", (16, False): "<u2", (8, True): "<i1", (16, True): "<i2"}[(allocated, signed)]
+    arr = np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
+    if stored_bits < allocated:  # unused high bits may hold overlay data: mask them (PS3.5 8.1.1)
+        arr = arr & np.array((1 << stored_bits) - 1, dtype=arr.dtype)
+    return arr
+
+
+def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
+    """Stored values -> physical units (float32), per PS3.3 C.11.1 (modality LUT).
+
+    ``ds`` may be the header snapshot; ``dataset`` is the full pydicom Dataset (for LUTs).
+    """
     from pydicom.pixels import apply_modality_lut
+
+    dataset = ds if dataset is None else dataset
 
     slope = getattr(ds, "RescaleSlope", None)
     intercept = getattr(ds, "RescaleIntercept", None)
@@ -236,7 +303,7 @@ def _rescale(ds: Any, stored: np.ndarray) -> np.ndarray:
             out += np.float32(intercept)
         return out
     if "ModalityLUTSequence" in ds:
-        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+        return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
     # the common case, done in float32 (apply_modality_lut works in float64)
     out = stored.astype(np.float32)
     s = float(slope) if slope not in (None, "") else 1.0
@@ -368,11 +435,12 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
     dtype('float32')
     """
     path = Path(path) if path is not None else None
-    stored = _pixels(ds, path)
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper().strip() or "MONOCHROME2"
-    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    frames = int(_first_number(getattr(ds, "NumberOfFrames", 1)) or 1)
-    modality = str(getattr(ds, "Modality", "") or "")
+    h = _header(ds)
+    stored = _pixels(ds, path, h)
+    photometric = str(h.PhotometricInterpretation or "MONOCHROME2").upper().strip() or "MONOCHROME2"
+    samples = int(h.SamplesPerPixel or 1)
+    frames = int(_first_number(h.NumberOfFrames) or 1)
+    modality = str(h.Modality or "")
     is_colour = samples > 1 or photometric == "PALETTE COLOR"
 
     if is_colour:
@@ -380,11 +448,11 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         units = "raw"
         window_ = None
     else:
-        values = _rescale(ds, stored)
-        units = units_of(ds)
-        window_ = header_window(ds)
+        values = _rescale(h, stored, ds)
+        units = units_of(h)
+        window_ = header_window(h)
 
-    (row_mm, col_mm), spacing_known = pixel_spacing(ds)
+    (row_mm, col_mm), spacing_known = pixel_spacing(h)
     for kw in _PIXEL_KEYWORDS:
         if kw in ds:
             del ds[kw]
@@ -397,7 +465,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         spacing_known=spacing_known,
     )
     if frames > 1 and values.ndim == (4 if is_colour else 3):
-        slice_mm, positions, orientation = _multiframe_geometry(ds)
+        slice_mm, positions, orientation = _multiframe_geometry(h)
         known = spacing_known and slice_mm is not None
         common["spacing_known"] = known
         return DicomSeries(
@@ -416,8 +484,8 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         spacing=(row_mm, col_mm),
         meta=ds,
         path=path,
-        position=_vector(ds, "ImagePositionPatient", 3),
-        orientation=_vector(ds, "ImageOrientationPatient", 6),
+        position=_vector(h, "ImagePositionPatient", 3),
+        orientation=_vector(h, "ImageOrientationPatient", 6),
         **common,
     )
 
@@ -470,4 +538,11 @@ def read_file(path: PathLike) -> Union[DicomImage, DicomSeries]:
     'CT'
     """
     ds = read_dataset(path)
-    return image_from_dataset(ds, path)
+    try:
+        return image_from_dataset(ds, path)
+    except DicomError:
+        raise
+    except Exception as exc:  # pydicom converts values lazily: a malformed element surfaces here
+        raise CorruptDicomError(
+            f"the DICOM header holds a malformed value ({type(exc).__name__}: {exc}); the file is damaged", path
+        ) from exc
