@@ -359,3 +359,42 @@ def test_cli_data_get_uses_the_registry(server, tmp_data_dir, monkeypatch, capsy
                         replace(datasets.REGISTRY["organcmnist"], url=closed_port_url("organcmnist.npz")))
     assert main(["data", "get", "organcmnist"]) == 1
     assert "sample_data" in capsys.readouterr().err
+
+
+def test_siim_reload_keeps_the_source_table(server, tmp_data_dir, monkeypatch):
+    point_at(monkeypatch, server, "siim_small", siim_tgz())
+    first = datasets.load("siim_small", progress=False)
+    second = datasets.load("siim_small", progress=False)  # from the cache, extraction reused
+    pd.testing.assert_frame_equal(first.labels, second.labels)
+    written = pd.read_csv(first.path / "labels.csv")
+    assert {"file", "label", "patient_id", "split"} <= set(written.columns)
+    assert (first.path / "labels_source.csv").is_file()
+
+
+# --------------------------------------------------------------------------- radnb's training helpers accept the results
+
+
+@pytest.mark.timeout(120)
+def test_training_helpers_accept_loaded_datasets(server, tmp_data_dir, monkeypatch):
+    train = pytest.importorskip("radnb.train")
+    point_at(monkeypatch, server, "chest_abdomen_xray", openi_zip())
+    folder_ds = datasets.load("chest_abdomen_xray", progress=False)
+    dls = train.classification_dls(folder_ds, size=16, bs=2, cache=False, num_workers=0)
+    assert set(dls.vocab) == {"abdomen", "chest"}
+
+    point_at(monkeypatch, server, "siim_small", siim_tgz())
+    dls = train.classification_dls(datasets.load("siim_small", progress=False), size=16, bs=2, cache=False,
+                                   num_workers=0)
+    assert set(dls.vocab) == {"No Pneumothorax", "Pneumothorax"}
+
+    point_at(monkeypatch, server, "breastmnist", medmnist_npz())
+    mnist = datasets.load("breastmnist", progress=False)
+    x, y = mnist.arrays("train")
+    dls = train.classification_dls(x, label=y, patient=mnist.labels.query("split == 'train'").patient_id.tolist(),
+                                   size=16, bs=2, cache=False, num_workers=0)
+    assert len(dls.train_ds) + len(dls.valid_ds) == len(x)
+
+    point_at(monkeypatch, server, "msd_hippocampus", msd_tar())
+    seg = datasets.load("msd_hippocampus", progress=False)
+    dls = train.segmentation_dls(seg.path, size=16, bs=2, cache=False, num_workers=0)
+    assert list(dls.codes) == ["background", "Anterior", "Posterior"]

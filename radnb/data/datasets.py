@@ -621,6 +621,9 @@ class ImageDataset:
     def files(self):
         return [self.path / f for f in self.labels["file"]]
 
+    def __fspath__(self) -> str:  # radnb.classification_dls(ds) reads path/labels.csv
+        return str(self.path)
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -696,11 +699,18 @@ def _dicom_patient_id(path: Path) -> Optional[str]:
 
 def _load_siim_dicom(entry: DatasetInfo, archive: Path, force: bool) -> ImageDataset:
     outer = extract(archive, entry.cache_dir / "extracted", max_bytes=1 << 30, force=force)
-    csvs = sorted(p for p in outer.rglob("labels.csv") if not any(q.startswith(".") for q in p.parts[-2:]))
+    def visible(p: Path) -> bool:
+        return not any(q.startswith(".") for q in p.relative_to(outer).parts)
+
+    # labels_source.csv (the archive's table, renamed on first load) wins over radnb's own labels.csv
+    csvs = sorted(filter(visible, outer.rglob("labels_source.csv"))) or sorted(filter(visible, outer.rglob("labels.csv")))
     root = csvs[0].parent if csvs else outer
     rows = []
     if csvs:
-        table = pd.read_csv(csvs[0])
+        source_csv = csvs[0]
+        if source_csv.name == "labels.csv":  # keep the archive's own table; radnb's replaces it below
+            source_csv = source_csv.rename(source_csv.with_name("labels_source.csv"))
+        table = pd.read_csv(source_csv)
         file_col = next((c for c in table.columns if c.lower() in ("file", "filename", "path", "fname")),
                         table.columns[0])
         label_col = next((c for c in table.columns if c.lower() in ("label", "labels", "target")),
@@ -728,7 +738,7 @@ def _load_siim_dicom(entry: DatasetInfo, archive: Path, force: bool) -> ImageDat
     if not records:
         raise RadnbError(f"{root}: no DICOM files with labels found in {archive.name}.")
     labels = pd.DataFrame(records, columns=["file", "label", "patient_id", "split"])
-    labels.to_csv(root / "radnb_labels.csv", index=False)
+    labels.to_csv(root / "labels.csv", index=False)
     return ImageDataset(entry, root, labels)
 
 
@@ -815,6 +825,9 @@ def _load_decathlon(entry: DatasetInfo, archive: Path, force: bool) -> Segmentat
     if not present.all():
         sys.stderr.write(f"radnb: {int((~present).sum())} case(s) listed in dataset.json are missing.\n")
         labels = labels[present]
+    # the files radnb.segmentation_dls(folder) reads: labelled cases and the class names
+    labels[labels["mask"].notna()].to_csv(root / "cases.csv", index=False)
+    (root / "labels.json").write_text(json.dumps({"classes": {str(k): v for k, v in label_names.items()}}))
     return SegmentationDataset(entry, root, labels, label_names)
 
 
