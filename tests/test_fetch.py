@@ -480,3 +480,14 @@ def test_fetch_and_extract_from_the_local_server(server, tmp_data_dir):
     out = F.fetch_and_extract(url, sha(blob), "pack.tgz", progress=False)
     assert (out / "pack" / "file.dcm").read_bytes() == b"dicom-ish bytes"
     assert out.parent == tmp_data_dir / "downloads"
+
+
+def test_head_md5_matches_fastais_own_check(tmp_path):
+    fastdownload = pytest.importorskip("fastdownload.core")
+    data = os.urandom(1_500_000)  # more than the first MiB
+    path = tmp_path / "siim_like.tgz"
+    path.write_bytes(data)
+    size, head = fastdownload.path_stats(path)  # what fastai stores in download_checks.py
+    assert F.verify_file(path, head_md5=head, expected_size=size) == sha(data)
+    with pytest.raises(F.ChecksumError, match="first MiB"):
+        F.verify_file(path, head_md5=hashlib.md5(data).hexdigest())

@@ -231,17 +231,24 @@ def verify_file(path: PathLike, *, sha256: Optional[str] = None, md5: Optional[s
     size = path.stat().st_size
     if expected_size is not None and size != int(expected_size):
         raise ChecksumError(f"{path}: size is {size:,} bytes, expected {int(expected_size):,} bytes.", dest=path)
-    actual = file_digest(path, "sha256")
+    # one pass over the file for every digest (datasets can be large)
+    h_sha, h_md5, h_head = hashlib.sha256(), hashlib.md5() if md5 else None, hashlib.md5() if head_md5 else None
+    seen = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h_sha.update(block)
+            if h_md5 is not None:
+                h_md5.update(block)
+            if h_head is not None and seen < (1 << 20):
+                h_head.update(block[: (1 << 20) - seen])
+            seen += len(block)
+    actual = h_sha.hexdigest()
     if sha256 and not actual.startswith(sha256):
         raise ChecksumError(f"{path}: sha256 is {actual}, expected {sha256}.", dest=path)
-    if md5:
-        got = file_digest(path, "md5")
-        if got != md5:
-            raise ChecksumError(f"{path}: md5 is {got}, expected {md5}.", dest=path)
-    if head_md5:
-        got = file_digest(path, "md5", limit=1 << 20)
-        if got != head_md5:
-            raise ChecksumError(f"{path}: md5 of the first MiB is {got}, expected {head_md5}.", dest=path)
+    if h_md5 is not None and h_md5.hexdigest() != md5:
+        raise ChecksumError(f"{path}: md5 is {h_md5.hexdigest()}, expected {md5}.", dest=path)
+    if h_head is not None and h_head.hexdigest() != head_md5:
+        raise ChecksumError(f"{path}: md5 of the first MiB is {h_head.hexdigest()}, expected {head_md5}.", dest=path)
     return actual
 
 
