@@ -26,8 +26,11 @@ install: $(STAMP)
 data: install
 	$(VENV)/bin/radnb data prepare
 
+# Jupyter refuses to run as root without --allow-root (containers, Binder-like machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: data
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 # Headless Chromium for the real-browser tests (Debian package; never `playwright install`).
 browser:
