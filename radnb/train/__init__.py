@@ -1,0 +1,30 @@
+"""fastai training helpers for radiology: data, models, transfer learning, metrics, interpretation.
+
+The few-lines path for a resident::
+
+    import radnb
+    dls = radnb.classification_dls(radnb.sample_data("chest_xray"), windows="auto")
+    learn = radnb.classifier(dls)
+    learn.fit_one_cycle(5, 3e-3)
+    report = radnb.evaluate(learn)
+
+Everything returned is ordinary fastai (``DataLoaders``, ``Learner``), so a
+researcher keeps full control. Submodules: :mod:`~radnb.train.metrics` (numpy
+reference metrics and fastai wrappers), :mod:`~radnb.train.interpret`
+(Grad-CAM, top losses), :mod:`~radnb.train.blocks` (fastai blocks),
+:mod:`~radnb.train.cache` (preprocessing cache), :mod:`~radnb.train.prep`.
+
+Examples
+--------
+>>> import radnb.train as rt
+>>> callable(rt.classification_dls) and callable(rt.load_model)
+True
+"""
+from .data import classification_dls, patient_split, segmentation_dls
+from .evaluate import evaluate
+from .inference import load_model, predict, predict_volume, save_model
+from .learners import classifier, segmenter
+from .transfer import pretrain
+
+__all__ = ["classification_dls", "segmentation_dls", "patient_split", "classifier", "segmenter", "pretrain",
+           "predict", "predict_volume", "evaluate", "save_model", "load_model"]

@@ -1,0 +1,676 @@
+"""One-line fastai ``DataLoaders`` for radiology: classification and segmentation.
+
+Both builders split **by patient**: every image of a patient goes to the same
+side (training or validation). Splitting by image lets near-identical pictures
+of one patient sit on both sides, and the validation score then measures
+memory of that patient, not skill on new ones - a classic way published models
+overstate their accuracy.
+
+Examples
+--------
+>>> import numpy as np
+>>> import radnb.train as rt
+>>> images = np.random.default_rng(0).normal(0, 100, (20, 32, 32)).astype("float32")
+>>> dls = rt.classification_dls(images, label=[0, 1] * 10, patient=np.arange(20) // 2,
+...                             windows="soft_tissue", size=32, bs=4)
+>>> dls.preprocessing.n_channels, len(dls.valid_ds) > 0
+(1, True)
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidArgumentError, RadnbError
+from .cache import PreprocessCache
+from .prep import (ArrayItem, Preprocessing, SliceItem, TrainingDataError, _is_image_file, imagenet_stats,
+                   load_image, load_mask, load_volume)
+
+PathLike = Union[str, Path]
+
+FILE_COLUMNS = ("file", "path", "filename", "image", "series", "dicom")
+PATIENT_COLUMNS = ("patient_id", "patient", "PatientID", "patientid", "subject", "subject_id")
+
+__all__ = ["patient_split", "classification_dls", "segmentation_dls", "default_size", "default_bs", "Record"]
+
+
+@dataclass
+class Record:
+    """One training example: what to load, its label (or mask) and its patient."""
+
+    item: Any
+    label: Any
+    patient: str
+
+
+# ------------------------------------------------------------------ device-aware defaults
+def _device_kind(device=None) -> str:
+    if device is not None:
+        import torch
+
+        return torch.device(device).type
+    from ..system import device_info
+
+    return device_info().kind
+
+
+def default_size(task: str = "classification", device=None) -> int:
+    """Image side length radnb uses when ``size`` is not given.
+
+    On a CPU small images keep a training run to a minute or two (64 px for
+    classification, 96 px for segmentation); on a GPU the usual 224 / 256 px.
+
+    Examples
+    --------
+    >>> default_size("classification", "cpu")
+    64
+    """
+    gpu = _device_kind(device) != "cpu"
+    if task == "segmentation":
+        return 256 if gpu else 96
+    return 224 if gpu else 64
+
+
+def default_bs(task: str = "classification", device=None) -> int:
+    """Batch size radnb uses when ``bs`` is not given.
+
+    Examples
+    --------
+    >>> default_bs("segmentation", "cpu")
+    16
+    """
+    gpu = _device_kind(device) != "cpu"
+    if task == "segmentation":
+        return 16
+    return 64 if gpu else 32
+
+
+# ------------------------------------------------------------------ split
+def patient_split(df: pd.DataFrame, patient_col: str = "patient_id", valid_pct: float = 0.2, seed: int = 42,
+                  stratify: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Split rows into training and validation **by patient**.
+
+    All rows of one patient land on the same side, so the validation set holds
+    only patients the model has never seen. With ``stratify`` (a column name),
+    patients are split within each group of that column (a patient's group is
+    their most frequent value), so rare labels appear on both sides. The same
+    ``seed`` always gives the same split.
+
+    Parameters
+    ----------
+    df
+        One row per image (or slice).
+    patient_col
+        Column holding the patient identifier.
+    valid_pct
+        Fraction of *patients* for validation (at least one patient per side).
+    seed
+        Random seed.
+    stratify
+        Optional column to stratify on (e.g. the label).
+
+    Returns
+    -------
+    (train_idx, valid_idx)
+        Integer row positions (sorted).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"patient_id": ["a", "a", "b", "c", "c", "d"], "label": [0, 0, 1, 0, 0, 1]})
+    >>> train, valid = patient_split(df, "patient_id", valid_pct=0.5, seed=0)
+    >>> set(df.patient_id[train]) & set(df.patient_id[valid])
+    set()
+    """
+    if patient_col not in df.columns:
+        raise InvalidArgumentError(f"No column {patient_col!r} to split by; columns are {list(df.columns)}.")
+    if not 0 < valid_pct < 1:
+        raise InvalidArgumentError(f"valid_pct must be between 0 and 1 (e.g. 0.2), not {valid_pct}.")
+    patients = df[patient_col].astype(str)
+    unique = sorted(patients.unique())
+    if len(unique) < 2:
+        raise InvalidArgumentError("A patient split needs at least two patients; all rows belong to one patient.")
+    rng = np.random.default_rng(seed)
+    if stratify is not None:
+        if stratify not in df.columns:
+            raise InvalidArgumentError(f"No column {stratify!r} to stratify on; columns are {list(df.columns)}.")
+        group_of = df.groupby(patients)[stratify].agg(lambda s: s.astype(str).value_counts().index[0])
+        groups = [sorted(group_of[group_of == g].index) for g in sorted(group_of.unique())]
+    else:
+        groups = [unique]
+    valid_patients: List[str] = []
+    for members in groups:
+        members = list(members)
+        rng.shuffle(members)
+        n_valid = int(round(valid_pct * len(members)))
+        valid_patients += members[:n_valid]
+    if not valid_patients:  # tiny sets: still hold out one patient
+        valid_patients = [unique[int(rng.integers(len(unique)))]]
+    if len(valid_patients) == len(unique):
+        valid_patients = valid_patients[:-1]
+    is_valid = patients.isin(set(valid_patients)).to_numpy()
+    return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+
+
+# ------------------------------------------------------------------ helpers
+def _find_column(df: pd.DataFrame, wanted: Optional[str], candidates: Sequence[str], what: str) -> Optional[str]:
+    if wanted not in (None, "auto"):
+        if wanted not in df.columns:
+            raise InvalidArgumentError(f"No {what} column {wanted!r}; the table has columns {list(df.columns)}.")
+        return wanted
+    lower = {c.lower(): c for c in df.columns}
+    for c in candidates:
+        if c.lower() in lower:
+            return lower[c.lower()]
+    return None
+
+
+def _header_patient(path: Path) -> Optional[str]:
+    if _is_image_file(path):
+        return None
+    try:
+        from ..dicom import read_dataset
+
+        ds = read_dataset(path, stop_before_pixels=True)
+        pid = str(getattr(ds, "PatientID", "") or "").strip()
+        return pid or None
+    except RadnbError:
+        return None
+
+
+def _table_from_folder(folder: Path) -> Tuple[pd.DataFrame, Path]:
+    for name in ("labels.csv", "cases.csv"):
+        if (folder / name).exists():
+            return pd.read_csv(folder / name), folder
+    rows = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for f in sorted(sub.rglob("*")):
+            if f.is_file() and not f.name.startswith("."):
+                rows.append({"file": str(f), "label": sub.name})
+    if not rows:
+        raise InvalidArgumentError(
+            f"{folder}: found no labels.csv and no class sub-folders. Put images in one folder per class "
+            "(e.g. normal/, opacity/) or add a labels.csv with columns file, patient_id, label.")
+    return pd.DataFrame(rows), folder
+
+
+def _as_table(source: Any, folder: Optional[PathLike]) -> Tuple[pd.DataFrame, Path]:
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True), Path(folder) if folder else Path.cwd()
+    path = Path(source)
+    if not path.exists():
+        raise InvalidArgumentError(f"{path}: no such file or folder.")
+    if path.is_dir():
+        return _table_from_folder(path)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        df = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        return df, Path(folder) if folder else path.parent
+    raise InvalidArgumentError(f"{path}: give a folder, a CSV file, a DataFrame or an array of images.")
+
+
+def _resolve_path(value: Any, base: Path) -> Path:
+    p = Path(str(value))
+    return p if p.is_absolute() else base / p
+
+
+def _stats(normalize: Any, prep: Preprocessing, records: Sequence[Record], cache) -> Tuple[tuple, tuple]:
+    if isinstance(normalize, (tuple, list)) and len(normalize) == 2:
+        mean, std = (np.atleast_1d(np.asarray(v, dtype=float)) for v in normalize)
+        if mean.size == 1:
+            mean, std = np.repeat(mean, prep.n_channels), np.repeat(std, prep.n_channels)
+        return tuple(mean.tolist()), tuple(std.tolist())
+    if normalize == "imagenet":
+        return imagenet_stats(prep.n_channels)
+    if normalize == "dataset":
+        sample = [load_image(r.item, prep, cache) for r in list(records)[:64]]
+        stack = np.stack(sample)
+        mean = stack.mean(axis=(0, 2, 3))
+        std = stack.std(axis=(0, 2, 3)) + 1e-6
+        return tuple(np.round(mean, 4).tolist()), tuple(np.round(std, 4).tolist())
+    raise InvalidArgumentError(
+        f"normalize={normalize!r} is not understood. Use 'imagenet' (default; right for pretrained models), "
+        "'dataset' (statistics of the training images) or a (mean, std) pair.")
+
+
+def _preload(records: List[Record], load: Callable[[Any], Any], what: str) -> Tuple[List[Record], List[str]]:
+    """Prepare every item once (fills the cache); drop and report the broken ones."""
+    kept, errors = [], []
+    bar = records
+    if len(records) > 200:
+        try:
+            from fastprogress.fastprogress import progress_bar
+
+            bar = progress_bar(records, leave=False)
+        except Exception:  # pragma: no cover - fastprogress ships with fastai
+            pass
+    for rec in bar:
+        try:
+            load(rec)
+            kept.append(rec)
+        except RadnbError as exc:
+            errors.append(str(exc))
+    if errors:
+        shown = "\n  ".join(errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
+        warnings.warn(f"{len(errors)} {what} could not be read and were left out:\n  {shown}", stacklevel=3)
+    if not kept:
+        raise TrainingDataError(f"None of the {len(records)} {what} could be read. First problem: {errors[0]}")
+    return kept, errors
+
+
+def _attach(dls, prep: Preprocessing, table: pd.DataFrame, errors: List[str], cache) -> None:
+    dls.preprocessing = prep
+    dls.table = table
+    dls.load_errors = errors
+    dls.cache = cache
+
+
+def _split_records(records: List[Record], valid_pct: float, seed: int, stratify: bool, valid_patients=None):
+    df = pd.DataFrame({"patient": [str(r.patient) for r in records],
+                       "label": [str(r.label) if not isinstance(r.label, (list, tuple, np.ndarray)) else "|".join(map(str, r.label))
+                                 if not isinstance(r.label, SliceItem) else "" for r in records]})
+    if valid_patients is not None:
+        valid_set = set(map(str, valid_patients))
+        is_valid = df.patient.isin(valid_set).to_numpy()
+        return df, np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+    train_idx, valid_idx = patient_split(df, "patient", valid_pct=valid_pct, seed=seed,
+                                         stratify="label" if stratify else None)
+    return df, train_idx, valid_idx
+
+
+def _device_and_workers(device, num_workers):
+    import torch
+
+    from ..system import device_info
+
+    dev = torch.device(device) if device is not None else device_info().torch_device
+    if num_workers is None:
+        import os
+
+        num_workers = min(8, (os.cpu_count() or 1)) if dev.type == "cuda" else 0
+    return dev, num_workers
+
+
+# ------------------------------------------------------------------ classification
+def classification_dls(
+    source: Any,
+    label: Union[str, Sequence[Any], None] = "label",
+    patient: Union[str, Sequence[Any], None] = "auto",
+    *,
+    windows: Any = None,
+    size: Optional[int] = None,
+    bs: Optional[int] = None,
+    valid_pct: float = 0.2,
+    seed: int = 42,
+    stratify: bool = True,
+    valid_patients: Optional[Sequence[str]] = None,
+    augment: bool = True,
+    flip: bool = False,
+    normalize: Any = "imagenet",
+    folder: Optional[PathLike] = None,
+    file_col: str = "auto",
+    max_items: Optional[int] = None,
+    cache: Union[bool, PreprocessCache] = True,
+    preload: bool = True,
+    device: Any = None,
+    num_workers: Optional[int] = None,
+):
+    """fastai ``DataLoaders`` for image classification from DICOM, PNG/JPEG or arrays.
+
+    The split is **by patient** (see :func:`patient_split`): no patient has
+    images in both training and validation, and the same ``seed`` gives the
+    same split. It is stratified on the label by default.
+
+    Parameters
+    ----------
+    source
+        * a folder with ``labels.csv`` (columns file, patient_id, label), or with
+          one sub-folder per class (``normal/``, ``opacity/``);
+        * a CSV file or a ``pandas.DataFrame`` with a file column (paths relative
+          to ``folder`` / the CSV's folder);
+        * an array (N, H, W) or a list of 2-D arrays (values in HU or other
+          physical units; uint8 arrays count as already windowed).
+    label
+        Label column name; a list of column names for multi-label (0/1 columns);
+        with arrays, the labels themselves.
+    patient
+        Patient column name, ``"auto"`` (a patient_id-like column, else the
+        DICOM PatientID, else one patient per image), or per-image ids for arrays.
+    windows
+        One window per channel: a preset name (``"lung"``), ``(center, width)``,
+        ``"auto"`` or ``None`` (the header's window), or a tuple of them, e.g.
+        ``("lung", "mediastinum", "bone")`` for three channels.
+    size, bs
+        Image side and batch size; defaults depend on the device
+        (:func:`default_size`, :func:`default_bs`).
+    valid_pct, seed, stratify, valid_patients
+        The patient split; ``valid_patients`` fixes the validation patients.
+    augment, flip
+        Radiology-safe augmentation (:func:`~radnb.train.blocks.radiology_augmentations`);
+        left-right flips only with ``flip=True``.
+    normalize
+        ``"imagenet"`` (default, what pretrained encoders expect; for 1 channel
+        the averaged ImageNet statistics), ``"dataset"`` or ``(mean, std)``.
+        The values are stored in ``dls.preprocessing`` and saved with the model.
+    cache
+        Keep decoded, windowed, resized arrays on disk (memory-mapped) so later
+        epochs do not parse DICOM again; ``False`` to switch off, or a
+        :class:`~radnb.train.cache.PreprocessCache`.
+    preload
+        Prepare every image before training: fills the cache and leaves out
+        (with a warning) files that cannot be read.
+    device, num_workers
+        Where batches go (default: :func:`radnb.device_info`) and loader processes.
+
+    Returns
+    -------
+    fastai.data.core.DataLoaders
+        With extra attributes ``preprocessing`` (:class:`~radnb.train.prep.Preprocessing`),
+        ``table`` (one row per image: item, label, patient, split) and ``load_errors``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(1).normal(size=(12, 16, 16)).astype("float32")
+    >>> dls = classification_dls(x, label=["a", "b"] * 6, patient=np.arange(12), windows="auto", size=32, bs=4)
+    >>> list(dls.vocab)
+    ['a', 'b']
+    """
+    from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
+    from fastai.data.transforms import IndexSplitter
+
+    from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
+
+    dev, num_workers = _device_and_workers(device, num_workers)
+    multilabel = False
+    records: List[Record] = []
+    vocab = None
+    if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and isinstance(source[0], np.ndarray)):
+        arrays = list(source)
+        if label is None or isinstance(label, str):
+            raise InvalidArgumentError("With arrays, pass the labels themselves: label=[...] (one per image).")
+        labels = list(np.asarray(label).tolist())
+        if len(labels) != len(arrays):
+            raise InvalidArgumentError(f"{len(arrays)} images but {len(labels)} labels.")
+        if patient is None or isinstance(patient, str):
+            warnings.warn("No patient ids given: each image counts as its own patient. If a patient has several "
+                          "images, pass patient=[...] so the split cannot leak.", stacklevel=2)
+            patients = [f"img{i}" for i in range(len(arrays))]
+        else:
+            patients = [str(p) for p in patient]
+        for i, (a, y, p) in enumerate(zip(arrays, labels, patients)):
+            records.append(Record(ArrayItem(np.asarray(a), name=f"array[{i}]"), y, p))
+    else:
+        df, base = _as_table(source, folder)
+        fcol = _find_column(df, file_col, FILE_COLUMNS, "file")
+        if fcol is None:
+            raise InvalidArgumentError(f"No file column found; name it 'file' or pass file_col=. Columns: {list(df.columns)}.")
+        if isinstance(label, (list, tuple)):
+            multilabel = True
+            missing = [c for c in label if c not in df.columns]
+            if missing:
+                raise InvalidArgumentError(f"Label columns {missing} are not in the table {list(df.columns)}.")
+            vocab = list(label)
+        else:
+            label = _find_column(df, label, ("label",), "label")
+            if label is None:
+                raise InvalidArgumentError(f"No label column; pass label='column'. Columns: {list(df.columns)}.")
+        pcol = _find_column(df, patient, PATIENT_COLUMNS, "patient") if (patient is None or isinstance(patient, str)) else None
+        if max_items is not None:
+            df = df.iloc[:max_items]
+        for i, row in df.iterrows():
+            path = _resolve_path(row[fcol], base)
+            y = [int(row[c]) for c in label] if multilabel else row[label]
+            if pcol is not None:
+                pid = str(row[pcol])
+            elif patient not in (None, "auto"):
+                pid = str(list(patient)[i])
+            else:
+                pid = _header_patient(path) or path.stem
+            records.append(Record(path, y, pid))
+        if patient in (None, "auto") and pcol is None:
+            warnings.warn("No patient column: patients were taken from the DICOM PatientID (or one per file). "
+                          "Pass patient='column' if the table has one.", stacklevel=2)
+    if not records:
+        raise InvalidArgumentError("No images to train on.")
+
+    store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
+    windows = windows if windows is not None else (None,)
+    prep = Preprocessing(windows=windows, size=size or default_size("classification", dev), task="classification")
+    errors: List[str] = []
+    if preload:
+        records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images")
+
+    table, train_idx, valid_idx = _split_records(records, valid_pct, seed, stratify and not multilabel, valid_patients)
+    if len(valid_idx) == 0 or len(train_idx) == 0:
+        raise InvalidArgumentError("The split left no images on one side; give more patients or change valid_pct.")
+    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in train_idx], store)
+
+    if multilabel:
+        yblock = MultiCategoryBlock(encoded=True, vocab=vocab)
+    else:
+        yblock = CategoryBlock(vocab=sorted({r.label for r in records}, key=str))
+    batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
+    dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
+                       splitter=IndexSplitter(valid_idx), batch_tfms=batch_tfms)
+    dls = dblock.dataloaders(records, bs=bs or default_bs("classification", dev), device=dev,
+                             num_workers=num_workers, verbose=False)
+    split = np.array(["train"] * len(records), dtype=object)
+    split[valid_idx] = "valid"
+    table = pd.DataFrame({"item": [str(r.item) for r in records], "label": [r.label for r in records],
+                          "patient": [str(r.patient) for r in records], "split": split})
+    _attach(dls, prep, table, errors, store)
+    dls.multilabel = multilabel
+    dls.records = records
+    dls.train_idx, dls.valid_idx = train_idx, valid_idx
+    return dls
+
+
+# ------------------------------------------------------------------ segmentation
+def _is_volume(item: Any) -> bool:
+    if isinstance(item, ArrayItem):
+        return np.asarray(item.array).ndim == 3 and np.asarray(item.array).shape[-1] not in (3, 4)
+    path = Path(item)
+    if path.is_dir():
+        return True
+    if path.suffix.lower() == ".npy":
+        return np.load(path, mmap_mode="r").ndim == 3
+    if str(path).lower().endswith((".nii", ".nii.gz")):
+        return True
+    return False
+
+
+def _codes_from(folder: Optional[Path], n_classes: int) -> List[str]:
+    if folder is not None and (folder / "labels.json").exists():
+        info = json.loads((folder / "labels.json").read_text())
+        if isinstance(info, dict) and isinstance(info.get("codes"), list):
+            return [str(c) for c in info["codes"]]
+        if isinstance(info, dict) and isinstance(info.get("classes"), dict):
+            return [str(info["classes"][k]) for k in sorted(info["classes"], key=int)]
+    return ["background"] + [f"class{c}" for c in range(1, n_classes)]
+
+
+def segmentation_dls(
+    images: Any,
+    masks: Any = None,
+    *,
+    patient: Optional[Sequence[Any]] = None,
+    codes: Optional[Sequence[str]] = None,
+    windows: Any = None,
+    size: Optional[int] = None,
+    context: int = 0,
+    bs: Optional[int] = None,
+    valid_pct: float = 0.2,
+    seed: int = 42,
+    valid_patients: Optional[Sequence[str]] = None,
+    empty_slices: float = 0.2,
+    augment: bool = True,
+    flip: bool = False,
+    normalize: Any = "imagenet",
+    max_items: Optional[int] = None,
+    cache: Union[bool, PreprocessCache] = True,
+    device: Any = None,
+    num_workers: Optional[int] = None,
+):
+    """fastai ``DataLoaders`` for segmentation: 2-D images or slices of 3-D series with label maps.
+
+    Volumes (a DICOM series folder, a multi-frame file, a 3-D ``.npy`` / NIfTI
+    or a 3-D array) are cut into 2-D slices; ``context=1`` adds the slice above
+    and below as extra channels (2.5D). Training keeps every slice with
+    foreground and a random ``empty_slices`` fraction of the empty ones;
+    validation keeps every slice. The split is **by patient** (a volume's slices
+    never straddle training and validation).
+
+    Parameters
+    ----------
+    images
+        A folder with ``cases.csv`` (columns series/file, mask, patient_id; the
+        synthetic CT set), or a list of images/volumes (paths or arrays).
+    masks
+        Label maps matching ``images`` (``.npy``, NIfTI, PNG, DICOM SEG or arrays;
+        0 = background), or a function image -> mask path. Not needed with a folder.
+    patient
+        Patient id per image (default: the table's patient_id, else one per image).
+    codes
+        Class names, background first (default from ``labels.json`` if present).
+    windows, size, context, bs, normalize, cache, device, num_workers
+        As for :func:`classification_dls`.
+
+    Returns
+    -------
+    fastai.data.core.DataLoaders
+        With ``preprocessing``, ``table``, ``codes`` and ``volumes`` (the
+        validation volumes, for per-volume evaluation).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vols = [np.random.default_rng(i).normal(0, 50, (6, 32, 32)).astype("float32") for i in range(4)]
+    >>> masks = [(v > 60).astype("uint8") for v in vols]
+    >>> dls = segmentation_dls(vols, masks, windows="soft_tissue", size=32, bs=4)
+    >>> dls.codes
+    ['background', 'class1']
+    """
+    from fastai.data.block import DataBlock
+    from fastai.data.transforms import IndexSplitter
+
+    from .blocks import RadImageBlock, RadMaskBlock, normalize_tfm, radiology_augmentations
+
+    dev, num_workers = _device_and_workers(device, num_workers)
+    base: Optional[Path] = None
+    if isinstance(images, (str, Path)) and Path(images).is_dir() and masks is None:
+        base = Path(images)
+        csv = next((base / n for n in ("cases.csv", "labels.csv") if (base / n).exists()), None)
+        if csv is None:
+            raise InvalidArgumentError(f"{base}: no cases.csv; pass images=[...] and masks=[...] instead.")
+        df = pd.read_csv(csv)
+        icol = _find_column(df, "auto", FILE_COLUMNS, "image")
+        mcol = _find_column(df, "auto", ("mask", "label_map", "segmentation"), "mask")
+        if icol is None or mcol is None:
+            raise InvalidArgumentError(f"{csv}: needs an image column (series/file) and a mask column.")
+        pcol = _find_column(df, "auto", PATIENT_COLUMNS, "patient")
+        image_items = [_resolve_path(v, base) for v in df[icol]]
+        mask_items = [_resolve_path(v, base) for v in df[mcol]]
+        patients = [str(v) for v in df[pcol]] if pcol else [str(p) for p in image_items]
+    else:
+        if isinstance(images, np.ndarray) and images.ndim in (3, 4) and isinstance(masks, np.ndarray):
+            images, masks = list(images), list(masks)
+        image_list = list(images)
+        if callable(masks):
+            mask_list = [masks(i) for i in image_list]
+        elif masks is None:
+            raise InvalidArgumentError("Pass masks=[...] (one label map per image), or a folder with cases.csv.")
+        else:
+            mask_list = list(masks)
+        if len(mask_list) != len(image_list):
+            raise InvalidArgumentError(f"{len(image_list)} images but {len(mask_list)} masks.")
+        wrap = lambda v, n: ArrayItem(np.asarray(v), name=f"{n}") if isinstance(v, np.ndarray) else Path(v)
+        image_items = [wrap(v, f"image[{i}]") for i, v in enumerate(image_list)]
+        mask_items = [wrap(v, f"mask[{i}]") for i, v in enumerate(mask_list)]
+        patients = [str(p) for p in patient] if patient is not None else [f"case{i}" for i in range(len(image_items))]
+    if max_items is not None:
+        image_items, mask_items, patients = image_items[:max_items], mask_items[:max_items], patients[:max_items]
+
+    store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
+    windows = windows if windows is not None else (None,)
+    size = size or default_size("segmentation", dev)
+    prep = Preprocessing(windows=windows, size=size, context=context, task="segmentation")
+
+    # expand volumes into slices; read each volume and mask once (fills the cache)
+    records: List[Record] = []
+    errors: List[str] = []
+    n_classes = 2
+    volumes = []
+    for img, msk, pid in zip(image_items, mask_items, patients):
+        try:
+            if _is_volume(img):
+                vol = load_volume(img, prep, store)
+                depth = vol.shape[0]
+                mask_vol = np.stack([load_mask(SliceItem(msk, z), size, store) for z in range(depth)]) if depth else None
+                if mask_vol is None or mask_vol.shape[0] != depth:
+                    raise TrainingDataError(f"{msk}: the mask has a different number of slices than {img}.")
+                n_classes = max(n_classes, int(mask_vol.max()) + 1)
+                volumes.append((img, msk, pid))
+                for z in range(depth):
+                    records.append(Record(SliceItem(img, z), SliceItem(msk, z), pid))
+            else:
+                load_image(img, prep, store)
+                m = load_mask(msk, size, store)
+                n_classes = max(n_classes, int(m.max()) + 1)
+                records.append(Record(img, msk, pid))
+        except RadnbError as exc:
+            errors.append(str(exc))
+    if errors:
+        warnings.warn(f"{len(errors)} image/mask pair(s) could not be read and were left out:\n  " + "\n  ".join(errors[:10]),
+                      stacklevel=2)
+    if not records:
+        raise TrainingDataError("No image/mask pairs could be read." + (f" First problem: {errors[0]}" if errors else ""))
+
+    table, train_idx, valid_idx = _split_records(records, valid_pct, seed, False, valid_patients)
+    # fewer empty training slices: they teach little and cost time
+    rng = np.random.default_rng(seed)
+    keep = []
+    for i in train_idx:
+        rec = records[i]
+        if isinstance(rec.label, SliceItem):
+            has_fg = load_mask(rec.label, size, store).any()
+            if not has_fg and rng.random() >= empty_slices:
+                continue
+        keep.append(i)
+    train_idx = np.array(keep, dtype=int)
+    used = np.sort(np.concatenate([train_idx, valid_idx]))
+    remap = {old: new for new, old in enumerate(used)}
+    records = [records[i] for i in used]
+    train_idx = np.array([remap[i] for i in train_idx], dtype=int)
+    valid_idx = np.array([remap[i] for i in valid_idx], dtype=int)
+    if len(valid_idx) == 0 or len(train_idx) == 0:
+        raise InvalidArgumentError("The split left no images on one side; give more patients or change valid_pct.")
+
+    codes = list(codes) if codes is not None else _codes_from(base, n_classes)
+    if len(codes) < n_classes:
+        raise InvalidArgumentError(f"The masks hold {n_classes} classes but codes names only {len(codes)}: {codes}.")
+    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in train_idx], store)
+    batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
+    dblock = DataBlock(blocks=(RadImageBlock(prep, store), RadMaskBlock(size, codes, store)),
+                       get_x=attrgetter("item"), get_y=attrgetter("label"),
+                       splitter=IndexSplitter(valid_idx), batch_tfms=batch_tfms)
+    dls = dblock.dataloaders(records, bs=bs or default_bs("segmentation", dev), device=dev,
+                             num_workers=num_workers, verbose=False)
+    split = np.array(["train"] * len(records), dtype=object)
+    split[valid_idx] = "valid"
+    table = pd.DataFrame({"item": [str(r.item) for r in records], "mask": [str(r.label) for r in records],
+                          "patient": [str(r.patient) for r in records], "split": split})
+    _attach(dls, prep, table, errors, store)
+    dls.codes = codes
+    valid_set = set(table.patient[valid_idx])
+    dls.volumes = [v for v in volumes if str(v[2]) in valid_set]
+    dls.records = records
+    dls.train_idx, dls.valid_idx = train_idx, valid_idx
+    dls.multilabel = False
+    return dls

@@ -1,0 +1,396 @@
+"""Evaluation reports: ROC with a bootstrap confidence interval, confusion matrix, thresholds, calibration.
+
+Numbers come back as data (floats, ``pandas.DataFrame``); figures are matplotlib
+and made only when asked (``report.plot()``).
+
+The 95 % confidence interval of the AUROC is a *patient-level* bootstrap:
+patients (not images) are resampled with replacement, because images of one
+patient are correlated and resampling them independently makes the interval
+too narrow.
+
+Examples
+--------
+>>> import numpy as np, radnb.train as rt
+>>> x = np.random.default_rng(0).normal(0, 100, (24, 32, 32)).astype("float32")
+>>> dls = rt.classification_dls(x, label=["normal", "opacity"] * 12, patient=range(24), windows="auto", size=32)
+>>> report = rt.evaluate(rt.classifier(dls, arch="compact"), n_bootstrap=50)
+>>> sorted(report.confusion.columns.tolist())
+['predicted normal', 'predicted opacity']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidArgumentError
+from . import metrics as M
+
+__all__ = ["evaluate", "ClassificationReport", "SegmentationReport", "bootstrap_auroc", "calibration_table",
+           "threshold_table"]
+
+
+def bootstrap_auroc(y_true: Sequence[int], y_score: Sequence[float], groups: Optional[Sequence[Any]] = None,
+                    n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> Tuple[float, float]:
+    """Percentile bootstrap interval of the AUROC, resampling ``groups`` (patients) if given.
+
+    Examples
+    --------
+    >>> lo, hi = bootstrap_auroc([0, 0, 1, 1, 0, 1], [0.1, 0.3, 0.7, 0.8, 0.6, 0.4], n_bootstrap=200)
+    >>> 0.0 <= lo <= hi <= 1.0
+    True
+    """
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
+    g = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
+    uniq, inv = np.unique(g, return_inverse=True)
+    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_bootstrap):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([members[k] for k in pick])
+        a = M.auroc(y[idx], s[idx])
+        if a == a:
+            stats.append(a)
+    if not stats:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def threshold_table(y_true: Sequence[int], y_score: Sequence[float],
+                    thresholds: Optional[Sequence[float]] = None) -> pd.DataFrame:
+    """Sensitivity, specificity, PPV, NPV... at each threshold (default 0.05 to 0.95).
+
+    Examples
+    --------
+    >>> float(threshold_table([0, 1], [0.2, 0.8], [0.5]).loc[0, "sensitivity"])
+    1.0
+    """
+    if thresholds is None:
+        thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    return pd.DataFrame([M.threshold_metrics(y_true, y_score, t) for t in thresholds])
+
+
+def calibration_table(y_true: Sequence[int], y_score: Sequence[float], n_bins: int = 10) -> pd.DataFrame:
+    """Reliability bins: mean predicted probability vs observed fraction of positives per bin.
+
+    Examples
+    --------
+    >>> calibration_table([0, 1, 1], [0.05, 0.95, 0.9], n_bins=2)["count"].tolist()
+    [1, 2]
+    """
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(s, edges[1:-1], right=False), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        m = which == b
+        if m.any():
+            rows.append({"bin_low": edges[b], "bin_high": edges[b + 1], "mean_predicted": float(s[m].mean()),
+                         "fraction_positive": float(y[m].mean()), "count": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class ClassificationReport:
+    """Results of :func:`evaluate` for a classifier. All numbers are plain data.
+
+    Attributes
+    ----------
+    table
+        One row per image: item, patient, label, probability of the positive class, prediction.
+    positive, threshold
+        The positive class and the decision threshold used.
+    auc, auc_ci
+        AUROC and its patient-level bootstrap 95 % interval.
+    roc
+        DataFrame fpr, tpr, threshold.
+    confusion
+        2x2 DataFrame (rows actual, columns predicted) at ``threshold``.
+    metrics
+        Sensitivity, specificity, PPV, NPV, balanced accuracy, accuracy at ``threshold``.
+    thresholds
+        The same metrics over a grid of thresholds.
+    calibration
+        Reliability bins.
+    per_patient, patient_auc
+        Per-patient aggregation (a patient is positive if any image is; score = max
+        probability) and the AUROC at patient level.
+    """
+
+    table: pd.DataFrame
+    positive: str
+    negative: str
+    threshold: float
+    auc: float
+    auc_ci: Tuple[float, float]
+    roc: pd.DataFrame
+    confusion: pd.DataFrame
+    metrics: Dict[str, float]
+    thresholds: pd.DataFrame
+    calibration: pd.DataFrame
+    per_patient: pd.DataFrame
+    patient_auc: float
+    per_class_auc: Dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Headline numbers as a one-column table."""
+        rows = {"AUROC": self.auc, "AUROC 95% CI low": self.auc_ci[0], "AUROC 95% CI high": self.auc_ci[1],
+                "patient-level AUROC": self.patient_auc, "threshold": self.threshold}
+        rows.update({k: v for k, v in self.metrics.items() if k not in ("threshold",)})
+        rows["images"] = len(self.table)
+        rows["patients"] = len(self.per_patient)
+        return pd.DataFrame({"value": rows})
+
+    def _repr_html_(self) -> str:
+        return (f"<b>{self.positive} vs {self.negative}</b>: AUROC {self.auc:.3f} "
+                f"(95% CI {self.auc_ci[0]:.3f}–{self.auc_ci[1]:.3f})" + self.summary().to_html(float_format="%.3f"))
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        return (f"ClassificationReport({self.positive} vs {self.negative}: AUROC {self.auc:.3f} "
+                f"[{self.auc_ci[0]:.3f}, {self.auc_ci[1]:.3f}], at {self.threshold:g}: sensitivity "
+                f"{m['sensitivity']:.3f}, specificity {m['specificity']:.3f}; {len(self.table)} images)")
+
+    # ---- figures
+    def plot_roc(self, ax=None):
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(4, 4))[1]
+        ax.plot(self.roc.fpr, self.roc.tpr, lw=2, label=f"AUROC {self.auc:.3f} ({self.auc_ci[0]:.2f}–{self.auc_ci[1]:.2f})")
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+        ax.scatter([1 - self.metrics["specificity"]], [self.metrics["sensitivity"]], color="red", zorder=3,
+                   label=f"threshold {self.threshold:g}")
+        ax.set(xlabel="1 - specificity (false-positive rate)", ylabel="sensitivity", title="ROC curve", xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="lower right", fontsize=8)
+        return ax
+
+    def plot_confusion(self, ax=None):
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(3.5, 3.5))[1]
+        values = self.confusion.to_numpy()
+        ax.imshow(values, cmap="Blues")
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, str(v), ha="center", va="center", color="black", fontsize=12)
+        ax.set_xticks(range(values.shape[1]), self.confusion.columns, rotation=20)
+        ax.set_yticks(range(values.shape[0]), self.confusion.index)
+        ax.set_title(f"Confusion matrix at {self.threshold:g}")
+        return ax
+
+    def plot_calibration(self, ax=None):
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(4, 4))[1]
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+        c = self.calibration
+        ax.plot(c.mean_predicted, c.fraction_positive, "o-")
+        ax.set(xlabel="mean predicted probability", ylabel="observed fraction positive", title="Calibration",
+               xlim=(0, 1), ylim=(0, 1))
+        return ax
+
+    def plot_thresholds(self, ax=None):
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(4, 4))[1]
+        t = self.thresholds
+        for col in ("sensitivity", "specificity", "ppv", "npv"):
+            ax.plot(t.threshold, t[col], label=col)
+        ax.axvline(self.threshold, color="grey", lw=1, ls=":")
+        ax.set(xlabel="threshold", ylim=(0, 1.02), title="Metrics vs threshold")
+        ax.legend(fontsize=8)
+        return ax
+
+    def plot(self):
+        """All four figures in one matplotlib ``Figure``."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+        self.plot_roc(axes[0])
+        self.plot_confusion(axes[1])
+        self.plot_thresholds(axes[2])
+        self.plot_calibration(axes[3])
+        fig.tight_layout()
+        return fig
+
+
+@dataclass
+class SegmentationReport:
+    """Results of :func:`evaluate` for a segmenter.
+
+    Attributes
+    ----------
+    per_case
+        One row per validation case (volume, or image for 2-D data) and foreground
+        class: case, class, dice, iou (and hd95 in pixels if requested).
+    mean_dice, mean_iou
+        Per class, averaged over cases (``nan`` cases, where the class is absent
+        from both prediction and reference, are skipped).
+    mean_foreground_dice
+        Mean of ``mean_dice`` over classes.
+    """
+
+    per_case: pd.DataFrame
+    mean_dice: Dict[str, float]
+    mean_iou: Dict[str, float]
+    mean_foreground_dice: float
+
+    def __repr__(self) -> str:
+        per = ", ".join(f"{k} {v:.3f}" for k, v in self.mean_dice.items())
+        return f"SegmentationReport(mean foreground Dice {self.mean_foreground_dice:.3f}: {per}; {self.per_case['case'].nunique()} cases)"
+
+    def plot(self):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        classes = list(self.mean_dice)
+        data = [self.per_case.loc[self.per_case["class"] == c, "dice"].dropna() for c in classes]
+        ax.boxplot(data, labels=classes)
+        ax.set(ylabel="Dice per case", ylim=(0, 1.02), title=f"Mean foreground Dice {self.mean_foreground_dice:.3f}")
+        return fig
+
+
+def _valid_records(learner, dls):
+    dls = dls if dls is not None else getattr(learner, "dls", None)
+    if dls is None or not hasattr(dls, "records"):
+        raise InvalidArgumentError("Pass dls= (from radnb.classification_dls / segmentation_dls) to evaluate on.")
+    return dls, [dls.records[i] for i in dls.valid_idx]
+
+
+def _probabilities(learner, items, bs=64):
+    import torch
+
+    from .inference import _activation, _forward, _model_and_info
+    from .prep import load_image
+
+    model, info = _model_and_info(learner)
+    prep = info.prep
+    out = []
+    cache = getattr(getattr(learner, "dls", None), "cache", None)
+    for start in range(0, len(items), bs):
+        batch = np.stack([load_image(it, prep, cache) for it in items[start:start + bs]]).astype(np.float32)
+        out.append(_activation(_forward(model, batch, prep), info).cpu())
+    return torch.cat(out).numpy(), info
+
+
+def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0,
+             hd95: bool = False):
+    """Evaluate on the validation set (or on ``dls``'s validation set) and return a report.
+
+    Parameters
+    ----------
+    learner
+        From :func:`radnb.classifier` / :func:`radnb.segmenter`, or :func:`radnb.load_model`.
+    dls
+        DataLoaders to take the validation cases from (default: the learner's).
+        For a held-out test set, build DataLoaders with ``valid_patients=`` listing
+        all its patients.
+    threshold
+        Decision threshold for the positive class (binary classifiers).
+    n_bootstrap, seed
+        Patient-level bootstrap of the AUROC's 95 % interval.
+    hd95
+        Also compute the 95th-percentile Hausdorff distance (segmentation; slower).
+
+    Returns
+    -------
+    ClassificationReport or SegmentationReport
+
+    Examples
+    --------
+    >>> evaluate  # doctest: +ELLIPSIS
+    <function evaluate at ...>
+    """
+    from .inference import _model_and_info
+
+    _, info = _model_and_info(learner)
+    dls, records = _valid_records(learner, dls)
+    if info.kind == "segmenter":
+        return _evaluate_segmentation(learner, dls, records, info, hd95)
+    items = [r.item for r in records]
+    probs, info = _probabilities(learner, items)
+    vocab = list(info.vocab)
+    patients = [str(r.patient) for r in records]
+    if info.multilabel or info.positive is None:
+        # several classes: one-vs-rest AUROCs and a full confusion matrix
+        if info.multilabel:
+            y = np.array([r.label for r in records], dtype=int)
+            per = M.auroc(y, probs, average=None)
+            pred = (probs >= threshold).astype(int)
+            conf = pd.DataFrame({"label": vocab, "positives": y.sum(0), "predicted": pred.sum(0)})
+        else:
+            y_idx = np.array([vocab.index(str(r.label)) for r in records])
+            y = np.eye(len(vocab), dtype=int)[y_idx]
+            per = M.auroc(y, probs, average=None)
+            pred_idx = probs.argmax(1)
+            conf = pd.crosstab(pd.Series([vocab[i] for i in y_idx], name="actual"),
+                               pd.Series([vocab[i] for i in pred_idx], name="predicted"))
+        table = pd.DataFrame({"item": [str(i) for i in items], "patient": patients,
+                              **{f"prob_{v}": probs[:, k] for k, v in enumerate(vocab)}})
+        auc = float(np.nanmean(per))
+        return ClassificationReport(table, "(macro)", "(rest)", threshold, auc, (float("nan"), float("nan")),
+                                    pd.DataFrame(), conf, {"sensitivity": float("nan"), "specificity": float("nan")},
+                                    pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), float("nan"),
+                                    per_class_auc=dict(zip(vocab, map(float, per))))
+    pos = info.positive
+    neg = 1 - pos
+    y = np.array([1 if str(r.label) == vocab[pos] else 0 for r in records])
+    score = probs[:, pos]
+    fpr, tpr, thr = M.roc_curve(y, score)
+    auc = M.auroc(y, score)
+    ci = bootstrap_auroc(y, score, patients, n_bootstrap=n_bootstrap, seed=seed)
+    c = M.confusion_counts(y, score, threshold)
+    confusion = pd.DataFrame([[c["tn"], c["fp"]], [c["fn"], c["tp"]]],
+                             index=[f"actual {vocab[neg]}", f"actual {vocab[pos]}"],
+                             columns=[f"predicted {vocab[neg]}", f"predicted {vocab[pos]}"])
+    table = pd.DataFrame({"item": [str(i) for i in items], "patient": patients, "label": [str(r.label) for r in records],
+                          f"prob_{vocab[pos]}": score,
+                          "prediction": np.where(score >= threshold, vocab[pos], vocab[neg])})
+    per_patient = (pd.DataFrame({"patient": patients, "y": y, "score": score})
+                   .groupby("patient").agg(label=("y", "max"), prob_max=("score", "max"), prob_mean=("score", "mean"),
+                                           n_images=("y", "size")).reset_index())
+    patient_auc = M.auroc(per_patient.label.to_numpy(), per_patient.prob_max.to_numpy())
+    return ClassificationReport(
+        table=table, positive=vocab[pos], negative=vocab[neg], threshold=threshold, auc=auc, auc_ci=ci,
+        roc=pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr}), confusion=confusion,
+        metrics=M.threshold_metrics(y, score, threshold), thresholds=threshold_table(y, score),
+        calibration=calibration_table(y, score), per_patient=per_patient, patient_auc=patient_auc,
+        per_class_auc={vocab[pos]: auc})
+
+
+def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool) -> SegmentationReport:
+    from .inference import predict_volume
+    from .prep import SliceItem, load_mask
+
+    codes = list(info.vocab)
+    n = len(codes)
+    size = info.prep.size
+    rows = []
+    cases = []
+    volumes = getattr(dls, "volumes", None) or []
+    if volumes:
+        for img, msk, pid in volumes:
+            pred = predict_volume(learner, img, cache=dls.cache)
+            ref = np.stack([load_mask(SliceItem(msk, z), size, dls.cache) for z in range(pred.shape[0])])
+            cases.append((str(pid), pred, ref))
+    else:
+        items = [r.item for r in records]
+        probs, _ = _probabilities(learner, items, bs=32)
+        for r, p in zip(records, probs):
+            cases.append((str(r.item), p.argmax(0), load_mask(r.label, size, dls.cache)))
+    for case, pred, ref in cases:
+        d, j = M.dice(pred, ref, n), M.iou(pred, ref, n)
+        for k in range(1, n):
+            row = {"case": case, "class": codes[k], "dice": d[k - 1], "iou": j[k - 1]}
+            if with_hd95:
+                row["hd95"] = M.hd95(pred == k, ref == k)
+            rows.append(row)
+    per_case = pd.DataFrame(rows)
+    mean_dice = per_case.groupby("class", sort=False)["dice"].mean().to_dict()
+    mean_iou = per_case.groupby("class", sort=False)["iou"].mean().to_dict()
+    return SegmentationReport(per_case, mean_dice, mean_iou, float(np.nanmean(list(mean_dice.values()))))

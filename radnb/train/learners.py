@@ -1,0 +1,673 @@
+"""Learners for radiology: a classifier and a U-Net segmenter, as ordinary fastai ``Learner``s.
+
+Both attach radiology metrics, pick the device (:func:`radnb.device_info`: CUDA
+with mixed precision and channels-last, else Apple MPS, else CPU with its threads
+set), accept pretrained weights (``"imagenet"``, a file or folder, a radnb
+checkpoint from :func:`radnb.pretrain`) and record what the model needs at
+inference (``learn.radnb``: preprocessing, classes, architecture), which
+:func:`save_model` writes next to the weights.
+
+On a CPU the segmenter defaults to a compact U-Net (a few hundred thousand
+parameters) so a run takes minutes; on a GPU to fastai's ``DynamicUnet`` on a
+ResNet-18 encoder.
+
+Examples
+--------
+>>> import numpy as np, radnb.train as rt
+>>> x = np.random.default_rng(0).normal(0, 100, (16, 32, 32)).astype("float32")
+>>> dls = rt.classification_dls(x, label=[0, 1] * 8, patient=np.arange(16), windows="soft_tissue", size=32, bs=8)
+>>> learn = rt.classifier(dls, pretrained=False)
+>>> [m.name for m in learn.metrics][:2]
+['auroc', 'sensitivity']
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import InvalidArgumentError, RadnbError
+from .prep import Preprocessing, imagenet_stats
+
+PathLike = Union[str, Path]
+
+TORCHVISION_ARCHS = ("resnet18", "resnet34", "resnet50", "densenet121", "efficientnet_b0")
+COMPACT_ARCHS = ("compact",)
+NEGATIVE_NAMES = {"normal", "negative", "0", "no", "false", "benign", "healthy", "absent", "none", "control"}
+
+__all__ = ["classifier", "segmenter", "ModelInfo", "CompactUNet", "CompactCNN", "DiceCELoss", "FocalLoss",
+           "class_weights", "setup_device", "build_model", "pick_positive"]
+
+
+class PretrainedWeightsError(RadnbError):
+    """Pretrained weights could not be found or do not fit the model; the message says what to do."""
+
+
+@dataclass
+class ModelInfo:
+    """What a trained model needs to be used again: stored on ``learn.radnb`` and in saved files.
+
+    Examples
+    --------
+    >>> info = ModelInfo("classifier", "resnet18", 1, 2, vocab=["normal", "opacity"], positive=1)
+    >>> info.positive_name
+    'opacity'
+    """
+
+    kind: str
+    arch: str
+    n_in: int
+    n_out: int
+    vocab: List[str] = field(default_factory=list)
+    positive: Optional[int] = None
+    multilabel: bool = False
+    preprocessing: Optional[Dict[str, Any]] = None
+    model_kwargs: Dict[str, Any] = field(default_factory=dict)
+    pretrained: str = "none"
+
+    @property
+    def positive_name(self) -> Optional[str]:
+        return None if self.positive is None else self.vocab[self.positive]
+
+    @property
+    def prep(self) -> Preprocessing:
+        return Preprocessing.from_dict(self.preprocessing)
+
+
+# ------------------------------------------------------------------ compact models for CPUs
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+    )
+
+
+class CompactEncoder(nn.Module):
+    """Four conv blocks (``base``, 2x, 4x, 8x channels) with 2x down-sampling between them."""
+
+    def __init__(self, n_in: int, base: int = 16, depth: int = 4):
+        super().__init__()
+        chans = [base * 2 ** i for i in range(depth)]
+        self.blocks = nn.ModuleList()
+        c = n_in
+        for co in chans:
+            self.blocks.append(_conv_block(c, co))
+            c = co
+        self.channels = chans
+
+    def forward(self, x):
+        feats = []
+        for i, block in enumerate(self.blocks):
+            if i:
+                x = F.max_pool2d(x, 2)
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+class CompactUNet(nn.Module):
+    """A small U-Net (encoder of :class:`CompactEncoder`, transposed-conv decoder with skips).
+
+    About 0.5 M parameters at ``base=16``: trains on a CPU in minutes at 96 px.
+
+    Examples
+    --------
+    >>> m = CompactUNet(n_in=1, n_out=3)
+    >>> m(torch.zeros(2, 1, 64, 64)).shape
+    torch.Size([2, 3, 64, 64])
+    """
+
+    def __init__(self, n_in: int, n_out: int, base: int = 16, depth: int = 4):
+        super().__init__()
+        self.encoder = CompactEncoder(n_in, base, depth)
+        chans = self.encoder.channels
+        self.ups, self.decs = nn.ModuleList(), nn.ModuleList()
+        for c_deep, c_skip in zip(chans[::-1][:-1], chans[::-1][1:]):
+            self.ups.append(nn.ConvTranspose2d(c_deep, c_skip, 2, stride=2))
+            self.decs.append(_conv_block(2 * c_skip, c_skip))
+        self.head = nn.Conv2d(chans[0], n_out, 1)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        feats = self.encoder(x)
+        y = feats[-1]
+        for up, dec, skip in zip(self.ups, self.decs, feats[::-1][1:]):
+            y = up(y)
+            if y.shape[-2:] != skip.shape[-2:]:
+                y = F.interpolate(y, size=skip.shape[-2:], mode="nearest")
+            y = dec(torch.cat([y, skip], dim=1))
+        return self.head(y)
+
+
+class CompactCNN(nn.Module):
+    """A small classification CNN: :class:`CompactEncoder` + global pooling + a linear head.
+
+    Examples
+    --------
+    >>> CompactCNN(n_in=1, n_out=2)(torch.zeros(2, 1, 64, 64)).shape
+    torch.Size([2, 2])
+    """
+
+    def __init__(self, n_in: int, n_out: int, base: int = 16, depth: int = 4, p: float = 0.2):
+        super().__init__()
+        self.encoder = CompactEncoder(n_in, base, depth)
+        c = self.encoder.channels[-1]
+        self.head = nn.Sequential(nn.Dropout(p), nn.Linear(2 * c, n_out))
+
+    def forward(self, x):
+        f = self.encoder(x)[-1]
+        pooled = torch.cat([F.adaptive_avg_pool2d(f, 1), F.adaptive_max_pool2d(f, 1)], dim=1).flatten(1)
+        return self.head(pooled)
+
+
+def _compact_split(model):
+    enc = list(model.encoder.parameters())
+    enc_ids = {id(p) for p in enc}
+    rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    return [enc, rest]
+
+
+# ------------------------------------------------------------------ losses
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al. 2017): cross-entropy down-weighting easy cases by ``(1 - p_t) ** gamma``.
+
+    Works for classification logits (N, C) and segmentation logits (N, C, H, W).
+
+    Examples
+    --------
+    >>> loss = FocalLoss(gamma=2.0)
+    >>> float(loss(torch.tensor([[4.0, -4.0]]), torch.tensor([0]))) < 0.001
+    True
+    """
+
+    def __init__(self, gamma: float = 2.0, weight: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("weight", weight if weight is not None else None, persistent=False)
+
+    def forward(self, logits, target):
+        logp = F.log_softmax(logits.float(), dim=1)
+        logp_t = logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
+        loss = -((1 - logp_t.exp()) ** self.gamma) * logp_t
+        if self.weight is not None:
+            loss = loss * self.weight.to(loss.device)[target.long()]
+        return loss.mean()
+
+    def activation(self, x):
+        return F.softmax(x, dim=1)
+
+    def decodes(self, x):
+        return x.argmax(dim=1)
+
+
+class DiceCELoss(nn.Module):
+    """Soft Dice loss over the foreground classes plus cross-entropy (a robust default for segmentation).
+
+    Cross-entropy gives smooth early gradients; the Dice term keeps small
+    structures (a lesion of a few hundred pixels) from being swamped by the
+    background. Classes absent from both the batch's target and prediction do
+    not count.
+
+    Examples
+    --------
+    >>> logits = torch.zeros(1, 2, 4, 4); logits[:, 1] = 5.0
+    >>> float(DiceCELoss()(logits, torch.ones(1, 4, 4, dtype=torch.long))) < 0.05
+    True
+    """
+
+    def __init__(self, dice_weight: float = 1.0, ce_weight: float = 1.0, smooth: float = 1.0,
+                 class_weight: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.dice_weight, self.ce_weight, self.smooth = dice_weight, ce_weight, smooth
+        self.class_weight = class_weight
+
+    def forward(self, logits, target):
+        logits = logits.float()
+        target = target.long()
+        ce = F.cross_entropy(logits, target, weight=None if self.class_weight is None else self.class_weight.to(logits.device))
+        probs = F.softmax(logits, dim=1)
+        onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
+        dims = (0, 2, 3)
+        inter = (probs * onehot).sum(dims)
+        denom = probs.sum(dims) + onehot.sum(dims)
+        dice = (2 * inter + self.smooth) / (denom + self.smooth)
+        dice_loss = 1 - dice[1:].mean() if logits.shape[1] > 1 else 1 - dice.mean()
+        return self.ce_weight * ce + self.dice_weight * dice_loss
+
+    def activation(self, x):
+        return F.softmax(x, dim=1)
+
+    def decodes(self, x):
+        return x.argmax(dim=1)
+
+
+class _WeightedCE(nn.Module):
+    def __init__(self, weight: torch.Tensor, axis: int = 1):
+        super().__init__()
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits.float(), target.long(), weight=self.weight.to(logits.device))
+
+    def activation(self, x):
+        return F.softmax(x, dim=1)
+
+    def decodes(self, x):
+        return x.argmax(dim=1)
+
+
+def class_weights(dls) -> torch.Tensor:
+    """Inverse-frequency class weights from the training set (mean 1), for weighted cross-entropy.
+
+    Examples
+    --------
+    >>> class_weights  # doctest: +ELLIPSIS
+    <function class_weights at ...>
+    """
+    vocab = list(dls.vocab)
+    labels = [dls.records[i].label for i in dls.train_idx]
+    counts = np.array([sum(1 for y in labels if y == v) for v in vocab], dtype=float)
+    counts = np.maximum(counts, 1)
+    w = counts.sum() / (len(vocab) * counts)
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+# ------------------------------------------------------------------ device
+def setup_device(learn=None):
+    """Pick the device and configure it; with a learner, move it and enable mixed precision/channels-last on CUDA.
+
+    On a CPU, torch's thread count is capped at the cores this process may use
+    (containers often report the host's cores, and oversubscription is slow).
+
+    Examples
+    --------
+    >>> setup_device().kind in {"cpu", "cuda", "mps"}
+    True
+    """
+    from ..system import device_info
+
+    info = device_info()
+    if info.kind == "cpu":
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS / Windows
+            usable = os.cpu_count() or 1
+        if torch.get_num_threads() > usable:
+            torch.set_num_threads(usable)
+    if learn is not None:
+        learn.dls.to(info.torch_device)
+        learn.model.to(info.torch_device)
+        if info.kind == "cuda":
+            learn.to_channelslast()  # also adds fp16 mixed precision (fastai's MixedPrecision)
+        learn.device_info = info
+    return info
+
+
+# ------------------------------------------------------------------ building models
+def _check_arch(arch: str, kind: str) -> str:
+    arch = str(arch).lower()
+    if arch not in TORCHVISION_ARCHS + COMPACT_ARCHS:
+        raise InvalidArgumentError(
+            f"Unknown arch {arch!r}. Use one of {', '.join(TORCHVISION_ARCHS + COMPACT_ARCHS)} "
+            f"('compact' is radnb's small {'U-Net' if kind == 'segmenter' else 'CNN'} for CPUs).")
+    return arch
+
+
+def _torchvision_fn(arch: str):
+    import torchvision.models as tvm
+
+    return getattr(tvm, arch)
+
+
+def _tv_meta(arch: str) -> Dict[str, Any]:
+    from fastai.vision.learner import _default_meta, model_meta
+
+    return model_meta.get(_torchvision_fn(arch), _default_meta)
+
+
+def _load_state(path: Path) -> Dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PretrainedWeightsError(f"{path}: could not be read as PyTorch weights ({type(exc).__name__}: {exc}). "
+                                     "Re-download it, or pass pretrained=False.") from exc
+
+
+def _torchvision_state(arch: str, pretrained: Any) -> Optional[Dict[str, Any]]:
+    """ImageNet / file / folder -> a torchvision state dict, or None for a radnb checkpoint / no weights."""
+    if pretrained in (False, None, "none"):
+        return None
+    if isinstance(pretrained, str) and pretrained.lower() in ("imagenet", "imagenet_v2"):
+        if arch in COMPACT_ARCHS:
+            raise InvalidArgumentError(
+                "There are no ImageNet weights for radnb's compact models. Use arch='resnet18' with "
+                "pretrained='imagenet', or pretrain the compact model with radnb.pretrain(arch='compact').")
+        from ..data.weights import weights_path
+
+        return _load_state(weights_path(arch, pretrained.lower()))
+    path = Path(pretrained)
+    if path.is_dir():
+        from ..data.weights import WEIGHTS
+
+        info = WEIGHTS.get((arch, "imagenet"))
+        candidates = ([path / info.filename] if info else []) + sorted(path.glob(f"{arch}*.pth")) + sorted(path.glob("*.pth"))
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise PretrainedWeightsError(
+                f"{path}: no weights file for {arch} in this folder (looked for "
+                f"{info.filename if info else arch + '*.pth'}). Put the file there or pass its path.")
+        path = found
+    if not path.is_file():
+        raise PretrainedWeightsError(
+            f"pretrained={pretrained!r} is neither 'imagenet', False, nor an existing weights file or folder.")
+    state = _load_state(path)
+    if isinstance(state, dict) and state.get("format") == "radnb-model":
+        return None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def _radnb_checkpoint(pretrained: Any) -> Optional[Dict[str, Any]]:
+    if pretrained in (False, None) or isinstance(pretrained, str) and pretrained.lower() in ("imagenet", "imagenet_v2", "none"):
+        return None
+    path = Path(pretrained)
+    if path.is_file():
+        state = _load_state(path)
+        if isinstance(state, dict) and state.get("format") == "radnb-model":
+            return state
+    return None
+
+
+def _encoder_prefix(model: nn.Module) -> str:
+    if isinstance(model, (CompactUNet, CompactCNN)):
+        return "encoder."
+    return "0."  # fastai: model[0] is the body / encoder
+
+
+def _transfer_encoder(model: nn.Module, checkpoint: Dict[str, Any], arch: str) -> int:
+    """Copy the encoder weights of a radnb checkpoint into ``model``; returns how many tensors were copied."""
+    if checkpoint["info"]["arch"] != arch:
+        raise PretrainedWeightsError(
+            f"The pretrained model is a {checkpoint['info']['arch']} but this model is a {arch}; "
+            f"use arch={checkpoint['info']['arch']!r}.")
+    src_prefix = "encoder." if arch in COMPACT_ARCHS else "0."
+    dst_prefix = _encoder_prefix(model)
+    own = model.state_dict()
+    copied, skipped = 0, []
+    for key, value in checkpoint["state_dict"].items():
+        if not key.startswith(src_prefix):
+            continue
+        target = dst_prefix + key[len(src_prefix):]
+        if target in own and own[target].shape == value.shape:
+            own[target] = value
+            copied += 1
+        else:
+            skipped.append(key)
+    if not copied:
+        raise PretrainedWeightsError("No encoder weights of the pretrained model fit this model.")
+    if skipped:
+        warnings.warn(f"{len(skipped)} pretrained tensor(s) did not fit (e.g. {skipped[0]}: different input channels?) "
+                      "and keep their random start.", stacklevel=3)
+    model.load_state_dict(own)
+    return copied
+
+
+def build_model(kind: str, arch: str, n_in: int, n_out: int, img_size: int = 64, state: Optional[dict] = None,
+                **model_kwargs) -> nn.Module:
+    """Create the network for ``kind`` (``"classifier"`` / ``"segmenter"``); ``state`` = torchvision weights.
+
+    Examples
+    --------
+    >>> build_model("segmenter", "compact", 1, 2)(torch.zeros(1, 1, 32, 32)).shape
+    torch.Size([1, 2, 32, 32])
+    """
+    if arch in COMPACT_ARCHS:
+        if kind == "segmenter":
+            return CompactUNet(n_in, n_out, **model_kwargs)
+        return CompactCNN(n_in, n_out, **model_kwargs)
+    from fastai.vision.learner import add_head, create_body, num_features_model
+
+    tv = _torchvision_fn(arch)(weights=None)
+    if state is not None:
+        try:
+            tv.load_state_dict(state)
+        except RuntimeError as exc:
+            raise PretrainedWeightsError(f"The weights do not fit a {arch}: {str(exc).splitlines()[0]}. "
+                                         "Check the arch or the file.") from None
+    body = create_body(tv, n_in=n_in, pretrained=state is not None, cut=_tv_meta(arch)["cut"])
+    if kind == "segmenter":
+        from fastai.vision.models.unet import DynamicUnet
+
+        return DynamicUnet(body, n_out, (img_size, img_size), **model_kwargs)
+    nf = num_features_model(nn.Sequential(*body.children()))
+    return add_head(body, nf, n_out, **model_kwargs)
+
+
+def pick_positive(vocab: Sequence[str], positive: Any = None) -> Optional[int]:
+    """Index of the positive class for binary metrics (the finding, not 'normal').
+
+    Examples
+    --------
+    >>> pick_positive(["normal", "opacity"]), pick_positive(["malignant", "benign"])
+    (1, 0)
+    """
+    vocab = [str(v) for v in vocab]
+    if positive is not None:
+        if str(positive) not in vocab:
+            raise InvalidArgumentError(f"positive={positive!r} is not one of the classes {vocab}.")
+        return vocab.index(str(positive))
+    if len(vocab) != 2:
+        return None
+    negatives = [i for i, v in enumerate(vocab) if v.lower() in NEGATIVE_NAMES]
+    if len(negatives) == 1:
+        return 1 - negatives[0]
+    return 1
+
+
+def _check_normalisation(prep: Preprocessing, pretrained: Any) -> None:
+    if isinstance(pretrained, str) and pretrained.lower().startswith("imagenet"):
+        mean, std = imagenet_stats(prep.n_channels)
+        if not np.allclose(prep.mean, mean, atol=1e-3) or not np.allclose(prep.std, std, atol=1e-3):
+            warnings.warn(
+                f"ImageNet weights expect ImageNet normalisation (mean {mean}, std {std}) but the data are normalised "
+                f"with mean {prep.mean}, std {prep.std}. Build the DataLoaders with normalize='imagenet'.", stacklevel=3)
+
+
+def _pretrained_label(pretrained: Any) -> str:
+    if pretrained in (False, None):
+        return "none"
+    return str(pretrained)
+
+
+def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra):
+    from fastai.learner import Learner
+
+    prep: Preprocessing = dls.preprocessing
+    n_in = prep.n_channels
+    n_out = info_extra.pop("n_out")
+    checkpoint = _radnb_checkpoint(pretrained)
+    state = None if checkpoint is not None else _torchvision_state(arch, pretrained)
+    if checkpoint is not None:
+        ck_prep = checkpoint["info"].get("preprocessing") or {}
+        if ck_prep and ck_prep.get("windows") != prep.to_dict()["windows"]:
+            warnings.warn(f"The pretrained model was trained with windows {ck_prep.get('windows')}, these data use "
+                          f"{prep.to_dict()['windows']}; fine-tuning will adapt, but matching windows transfer better.",
+                          stacklevel=3)
+        model_kwargs = {**checkpoint["info"].get("model_kwargs", {}), **model_kwargs}
+    else:
+        _check_normalisation(prep, pretrained)
+    model = build_model(kind, arch, n_in, n_out, prep.size, state, **model_kwargs)
+    if checkpoint is not None:
+        _transfer_encoder(model, checkpoint, arch)
+    splitter = _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"]
+    learn = Learner(dls, model, loss_func=loss_func, metrics=metrics, splitter=splitter)
+    learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out, preprocessing=prep.to_dict(),
+                            model_kwargs=dict(model_kwargs), pretrained=_pretrained_label(pretrained), **info_extra)
+    if pretrained not in (False, None, "none"):
+        learn.freeze()
+    setup_device(learn)
+    return learn
+
+
+# ------------------------------------------------------------------ public builders
+def classifier(dls, arch: str = "resnet18", pretrained: Any = False, *, loss: str = "ce", positive: Any = None,
+               threshold: float = 0.5, metrics: Optional[list] = None, **model_kwargs):
+    """A fastai ``Learner`` for image classification with radiology metrics.
+
+    Parameters
+    ----------
+    dls
+        From :func:`radnb.classification_dls`.
+    arch
+        ``"resnet18"`` (default), ``"resnet34"``, ``"resnet50"``, ``"densenet121"``,
+        ``"efficientnet_b0"`` or ``"compact"`` (a small CNN that trains fast on a CPU).
+    pretrained
+        ``False`` (random start), ``"imagenet"`` (downloaded once via
+        :func:`radnb.data.weights.weights_path`; offline it stops with a message
+        saying exactly how to proceed), a weights file or folder, or a radnb model
+        file from :func:`radnb.pretrain` / :func:`save_model` (its encoder is
+        reused). A pretrained learner starts *frozen*: use ``learn.fine_tune(...)``
+        (or ``fit_one_cycle`` then ``unfreeze()`` and discriminative learning
+        rates, ``lr_max=slice(1e-5, 1e-3)``).
+    loss
+        ``"ce"`` (cross-entropy), ``"weighted_ce"`` (inverse class-frequency
+        weights, for imbalanced data) or ``"focal"``. Multi-label data use
+        binary cross-entropy.
+    positive
+        The class treated as positive by sensitivity/specificity/AUROC (binary
+        tasks; default: the class that is not 'normal'/'negative', else the second).
+    threshold
+        Probability threshold of the threshold metrics.
+    metrics
+        Replace the default metrics (AUROC, sensitivity, specificity, balanced
+        accuracy, accuracy).
+
+    Returns
+    -------
+    fastai.learner.Learner
+        With ``learn.radnb`` (:class:`ModelInfo`) and ``learn.device_info``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(size=(8, 32, 32)).astype("float32")
+    >>> dls = rt.classification_dls(x, label=["normal", "opacity"] * 4, patient=range(8), windows="auto", size=32)
+    >>> rt.classifier(dls, arch="compact").radnb.positive_name
+    'opacity'
+    """
+    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
+    from fastai.metrics import accuracy, accuracy_multi
+
+    from . import metrics as rm
+
+    arch = _check_arch(arch, "classifier")
+    vocab = [str(v) for v in dls.vocab]
+    multilabel = bool(getattr(dls, "multilabel", False))
+    pos = None if multilabel else pick_positive(vocab, positive)
+    if multilabel:
+        loss_func = BCEWithLogitsLossFlat()
+        default_metrics = [rm.AUROC(multilabel=True), accuracy_multi]
+    else:
+        if loss == "ce":
+            loss_func = CrossEntropyLossFlat()
+        elif loss == "weighted_ce":
+            loss_func = _WeightedCE(class_weights(dls))
+        elif loss == "focal":
+            loss_func = FocalLoss()
+        else:
+            raise InvalidArgumentError(f"loss={loss!r}: use 'ce', 'weighted_ce' or 'focal'.")
+        if pos is not None:
+            default_metrics = [rm.AUROC(pos), rm.Sensitivity(pos, threshold), rm.Specificity(pos, threshold),
+                               rm.BalancedAccuracy(pos, threshold), accuracy]
+        else:
+            default_metrics = [rm.AUROC(None), accuracy]
+    return _make_learner(dls, "classifier", arch, pretrained, loss_func,
+                         metrics if metrics is not None else default_metrics, model_kwargs,
+                         {"n_out": len(vocab), "vocab": vocab, "positive": pos, "multilabel": multilabel})
+
+
+def default_segmenter_arch(device=None) -> str:
+    """``"resnet18"`` (fastai U-Net) on a GPU, ``"compact"`` (small U-Net) on a CPU.
+
+    Examples
+    --------
+    >>> default_segmenter_arch("cpu")
+    'compact'
+    """
+    from .data import _device_kind
+
+    return "compact" if _device_kind(device) == "cpu" else "resnet18"
+
+
+def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "dice_ce",
+              metrics: Optional[list] = None, **model_kwargs):
+    """A fastai ``Learner`` for segmentation (a U-Net) with Dice and IoU metrics.
+
+    Parameters
+    ----------
+    dls
+        From :func:`radnb.segmentation_dls`.
+    arch
+        ``"auto"``: fastai's ``DynamicUnet`` on a ResNet-18 encoder on a GPU,
+        radnb's compact U-Net on a CPU (fast enough for a class). Or name one:
+        ``"resnet18"``, ``"resnet34"``, ... or ``"compact"``.
+    pretrained
+        As for :func:`classifier` (encoder weights).
+    loss
+        ``"dice_ce"`` (Dice + cross-entropy, default), ``"ce"``, ``"weighted_ce"`` or ``"focal"``.
+    metrics
+        Replace the default metrics (foreground Dice and IoU, pixels pooled over
+        the validation set; background excluded).
+
+    Returns
+    -------
+    fastai.learner.Learner
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import radnb.train as rt
+    >>> vols = [np.random.default_rng(i).normal(0, 50, (4, 32, 32)).astype("float32") for i in range(4)]
+    >>> dls = rt.segmentation_dls(vols, [(v > 50).astype("uint8") for v in vols], windows="auto", size=32, bs=4)
+    >>> rt.segmenter(dls, arch="compact").radnb.kind
+    'segmenter'
+    """
+    from fastai.losses import CrossEntropyLossFlat
+
+    from . import metrics as rm
+
+    if arch == "auto":
+        arch = default_segmenter_arch(dls.device)
+    arch = _check_arch(arch, "segmenter")
+    codes = [str(c) for c in dls.codes]
+    n = len(codes)
+    if loss == "dice_ce":
+        loss_func = DiceCELoss()
+    elif loss == "ce":
+        loss_func = CrossEntropyLossFlat(axis=1)
+    elif loss == "weighted_ce":
+        counts = np.ones(n)
+        for i in dls.train_idx[:: max(1, len(dls.train_idx) // 50)]:
+            from .prep import load_mask
+
+            m = load_mask(dls.records[i].label, dls.preprocessing.size, dls.cache)
+            counts += np.bincount(m.ravel(), minlength=n)[:n]
+        w = counts.sum() / (n * counts)
+        loss_func = _WeightedCE(torch.tensor(w / w.mean(), dtype=torch.float32))
+    elif loss == "focal":
+        loss_func = FocalLoss()
+    else:
+        raise InvalidArgumentError(f"loss={loss!r}: use 'dice_ce', 'ce', 'weighted_ce' or 'focal'.")
+    default_metrics = [rm.ForegroundDice(n), rm.ForegroundIoU(n)]
+    return _make_learner(dls, "segmenter", arch, pretrained, loss_func,
+                         metrics if metrics is not None else default_metrics, model_kwargs,
+                         {"n_out": n, "vocab": codes, "positive": None, "multilabel": False})
