@@ -398,3 +398,33 @@ def test_training_helpers_accept_loaded_datasets(server, tmp_data_dir, monkeypat
     seg = datasets.load("msd_hippocampus", progress=False)
     dls = train.segmentation_dls(seg.path, size=16, bs=2, cache=False, num_workers=0)
     assert list(dls.codes) == ["background", "Anterior", "Posterior"]
+
+
+def _child_load(name, data_dir, queue):
+    import os
+
+    os.environ["RADNB_DATA"] = data_dir
+    try:
+        ds = datasets.load(name, progress=False)
+        queue.put((str(ds.path), len(ds.labels)))
+    except Exception as exc:  # report to the parent
+        queue.put(("ERROR", f"{type(exc).__name__}: {exc}"))
+
+
+def test_two_processes_loading_at_once_share_one_download_and_extraction(server, tmp_data_dir, monkeypatch):
+    import multiprocessing
+
+    point_at(monkeypatch, server, "chest_abdomen_xray", openi_zip())
+    server.modes["/Open_I_abd_vs_CXRs.zip"] = "slow"
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_child_load, args=("chest_abdomen_xray", str(tmp_data_dir), queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert results[0] == results[1] == (str(tmp_data_dir / "datasets" / "chest_abdomen_xray" / "extracted"), 10)
+    assert len(server.gets("Open_I_abd_vs_CXRs.zip")) == 1
+    leftovers = list((tmp_data_dir / "datasets" / "chest_abdomen_xray").glob(".*extracting*"))
+    assert leftovers == []
