@@ -491,3 +491,12 @@ def test_head_md5_matches_fastais_own_check(tmp_path):
     assert F.verify_file(path, head_md5=head, expected_size=size) == sha(data)
     with pytest.raises(F.ChecksumError, match="first MiB"):
         F.verify_file(path, head_md5=hashlib.md5(data).hexdigest())
+
+
+def test_offline_mirror_message_names_mirror_and_origin(tmp_data_dir, monkeypatch):
+    mirror_file = closed_port_url("course.npz")
+    monkeypatch.setenv("RADNB_MIRROR", mirror_file.rsplit("/", 1)[0])
+    origin = "https://zenodo.org/record/1/files/course.npz?download=1"
+    with pytest.raises(F.OfflineError) as err:
+        F.fetch(origin, None, "course.npz", timeout=1)
+    assert mirror_file in str(err.value) and origin in str(err.value)

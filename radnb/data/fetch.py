@@ -510,8 +510,14 @@ def fetch(
                 return cached
         checksum = describe_checksum(sha256, md5, head_md5)
         part = _part_path(dest)
-        resumed = _download(real_url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
-                            checksum=checksum)
+        try:
+            resumed = _download(real_url, dest, timeout=timeout, progress=progress, expected_size=expected_size,
+                                checksum=checksum)
+        except OfflineError as exc:
+            if real_url == url:
+                raise
+            raise OfflineError(f"{exc.args[0]}\n  (RADNB_MIRROR is set; the original source is {url})",
+                               url=real_url, dest=dest) from None
         try:
             try:
                 digest = verify_file(part, sha256=sha256, md5=md5, head_md5=head_md5, expected_size=expected_size)
