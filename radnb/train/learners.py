@@ -36,6 +36,12 @@ import torch.nn.functional as F
 from ..errors import InvalidArgumentError, RadnbError
 from .prep import Preprocessing, imagenet_stats
 
+# fastai adds fit_one_cycle / fine_tune / lr_find, progress bars and mixed precision to its Learner in these modules
+import fastai.callback.channelslast  # noqa: E402,F401
+import fastai.callback.fp16  # noqa: E402,F401
+import fastai.callback.progress  # noqa: E402,F401
+import fastai.callback.schedule  # noqa: E402,F401
+
 PathLike = Union[str, Path]
 
 TORCHVISION_ARCHS = ("resnet18", "resnet34", "resnet50", "densenet121", "efficientnet_b0")
