@@ -9,7 +9,6 @@ import re
 import tarfile
 import zipfile
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ import radnb
 from radnb.data import datasets
 from radnb.data.fetch import ChecksumError, OfflineError
 from radnb.errors import InvalidArgumentError
-from test_fetch import LocalServer, closed_port_url, server, sha  # noqa: F401 - shared local HTTP server
+from test_fetch import closed_port_url, server, sha  # noqa: F401 - shared local HTTP server fixture
 
 # --------------------------------------------------------------------------- fixture archives
 
@@ -371,7 +370,7 @@ def test_siim_reload_keeps_the_source_table(server, tmp_data_dir, monkeypatch):
     assert (first.path / "labels_source.csv").is_file()
 
 
-# --------------------------------------------------------------------------- radnb's training helpers accept the results
+# --------------------------------------------------------------------------- radnb's training helpers accept them
 
 
 @pytest.mark.timeout(120)

@@ -11,7 +11,7 @@ import torch
 from radnb.data import weights as W
 from radnb.data.fetch import ChecksumError, OfflineError
 from radnb.errors import InvalidArgumentError
-from test_fetch import LocalServer, closed_port_url, server, sha  # noqa: F401 - shared local HTTP server
+from test_fetch import closed_port_url, server, sha  # noqa: F401 - shared local HTTP server fixture
 
 
 def tiny_state_dict_bytes() -> bytes:

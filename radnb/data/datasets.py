@@ -703,7 +703,8 @@ def _load_siim_dicom(entry: DatasetInfo, archive: Path, force: bool) -> ImageDat
         return not any(q.startswith(".") for q in p.relative_to(outer).parts)
 
     # labels_source.csv (the archive's table, renamed on first load) wins over radnb's own labels.csv
-    csvs = sorted(filter(visible, outer.rglob("labels_source.csv"))) or sorted(filter(visible, outer.rglob("labels.csv")))
+    csvs = (sorted(filter(visible, outer.rglob("labels_source.csv")))
+            or sorted(filter(visible, outer.rglob("labels.csv"))))
     root = csvs[0].parent if csvs else outer
     rows = []
     if csvs:

@@ -48,7 +48,8 @@ class WeightsInfo:
     sha256: str
     torchvision_enum: str
     size_bytes: Optional[int] = None
-    licence: str = "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms restrict use to non-commercial research and education"
+    licence: str = ("BSD-3-Clause (torchvision code); trained on ImageNet-1k, whose terms restrict use to "
+                    "non-commercial research and education")
 
     @property
     def filename(self) -> str:
