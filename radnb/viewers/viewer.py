@@ -230,7 +230,7 @@ class SliceViewer(anywidget.AnyWidget):
             opacity=float(opacity),
             overlay_style=overlay_style,
         )
-        self.on_msg(self._handle_custom_msg)
+        self.on_msg(self._on_custom_msg)
 
     # ----- state -----------------------------------------------------------------
     @staticmethod
@@ -374,7 +374,7 @@ class SliceViewer(anywidget.AnyWidget):
         starts.sort(key=lambda s: abs(s - first))
         return [(s, min(s + step, z)) for s in starts]
 
-    def _handle_custom_msg(self, _widget, content, buffers) -> None:
+    def _on_custom_msg(self, _widget, content, buffers) -> None:
         if not isinstance(content, dict) or content.get("type") != "load":
             return
         rid = content.get("rid", "")

@@ -641,7 +641,7 @@ function render({ model, el }) {
     const p = panelOf(e.target);
     if (!p) return;
     const [x, y] = localXY(p, e);
-    if (!dragging) { updateHover(p, x, y); requestRender(); return; }
+    if (!dragging) { focusUnlessTyping(); updateHover(p, x, y); requestRender(); return; }
     const d = dragging;
     const dx = x - d.x0, dy = y - d.y0;
     if (Math.abs(dx) + Math.abs(dy) > 2) d.moved = true;
@@ -761,7 +761,15 @@ function render({ model, el }) {
   grid.addEventListener("contextmenu", (e) => e.preventDefault());
   grid.addEventListener("auxclick", (e) => e.preventDefault());
   root.addEventListener("keydown", onKey);
-  root.addEventListener("pointerenter", () => root.focus({ preventScroll: true }));
+  // keys work as soon as the pointer is over the images, unless the user is typing somewhere else
+  function focusUnlessTyping() {
+    const a = document.activeElement;
+    if (a === root) return;
+    const typing = a && a !== document.body && !root.contains(a) &&
+      (a.tagName === "TEXTAREA" || a.tagName === "INPUT" || a.isContentEditable);
+    if (!typing) root.focus({ preventScroll: true });
+  }
+  grid.addEventListener("pointerenter", focusUnlessTyping);
 
   // ---------- header & notices ----------
   function renderHeader() {

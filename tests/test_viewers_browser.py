@@ -1,0 +1,426 @@
+"""The viewers in a real JupyterLab 4 (and Notebook 7) driven by headless Chromium.
+
+One JupyterLab server and one page serve the whole module (the tests run in file
+order and each sets up the state it checks). Screenshots go to the
+``artifacts_dir`` fixture.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radnb.viewers.display import window_to_uint8
+from radnb.viewers.testing import JupyterServer, NotebookPage, browser, chromium_path, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+if chromium_path() is None:
+    pytest.skip("chromium is not installed (Debian package 'chromium'); browser tests skipped", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python package is needed for browser tests")
+
+SHAPE = (24, 128, 128)
+SOFT = (50.0, 400.0)  # radnb.PRESETS["soft_tissue"] (center, width)
+
+
+def _cells(data_dir: Path) -> dict:
+    setup = f"""
+import json, numpy as np, pydicom, radnb
+from pathlib import Path
+from radnb.data.synthetic import make_ct_volumes
+DATA = Path({str(data_dir)!r})
+cases = make_ct_volumes(DATA, n_patients=1, shape={SHAPE})
+ct = radnb.load(DATA / cases.series[0])
+mask = np.load(DATA / cases["mask"][0])
+liver = (mask >= 1).astype(np.uint8)
+pred = np.roll(liver, 6, axis=2)
+heat = (mask == 2).astype(np.float32)
+def state(v):
+    keys = ["slice", "window", "level", "preset", "zoom", "invert", "hidden_layers", "position", "opacity", "view"]
+    print("STATE", json.dumps({{k: getattr(v, k) for k in keys}}))
+print("READY", ct.array.shape)
+"""
+    cells = {
+        "setup": setup,
+        "show": 'v = radnb.show(ct, labels={"liver": liver})\nv',
+        "state_v": "state(v)",
+        "py_set": 'v.slice = 5\nv.preset = "bone"\nprint("SET", v.slice)',
+        "measures": 'print("MEAS", json.dumps([m if isinstance(m, dict) else m.as_dict() for m in v.measure()] + [[m["value"] for m in v.measurements]]))',
+        "compare": "c = radnb.compare(ct, liver, pred, heat)\nc",
+        "state_c": "state(c)",
+        "mpr": 'm = radnb.show(ct, views="mpr")\nm',
+        "gallery": 'g = radnb.gallery(ct.array[::4], labels=["a", "b"] * 3, predictions=["a"] * 6, probabilities=[0.9] * 6)\ng',
+        "gallery_sel": 'print("SEL", g.selected)',
+        "ext": '%load_ext radnb\nds = pydicom.dcmread(sorted((DATA / cases.series[0]).glob("*.dcm"))[0])\nds',
+        "magic": "%radnb",
+    }
+    return cells
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """The synthetic CT the notebook shows, loaded here too so expected values come from Python."""
+    import radnb
+    from radnb.data.synthetic import make_ct_volumes
+
+    root = tmp_path_factory.mktemp("lab")
+    nbdir = root / "notebooks"
+    nbdir.mkdir()
+    data_dir = root / "data"
+    cases = make_ct_volumes(data_dir, n_patients=1, shape=SHAPE)
+    ct = radnb.load(data_dir / cases.series[0])
+    mask = np.load(data_dir / cases["mask"][0])
+    return {"root": root, "nbdir": nbdir, "data_dir": data_dir, "ct": ct, "mask": mask, "cases": cases}
+
+
+@pytest.fixture(scope="module")
+def chrome():
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def lab(data, artifacts_dir, chrome):
+    cells = _cells(data["data_dir"])
+    names = list(cells)
+    write_notebook(data["nbdir"] / "viewer.ipynb", [cells[n] for n in names])
+    server = JupyterServer(data["nbdir"], app="lab").start()
+    page = chrome.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.notebook_url("viewer.ipynb"))
+        nb = NotebookPage(page)
+        nb.wait_ready()
+        assert nb.run_and_read(names.index("setup"), "READY", timeout=120_000)
+        yield {"page": page, "nb": nb, "idx": names.index, "errors": errors, "artifacts": artifacts_dir}
+        page.screenshot(path=str(artifacts_dir / "viewer-lab-final.png"), full_page=True)
+    finally:
+        page.close()
+        server.stop()
+
+
+def _viewer_index(page, k_before: int) -> int:
+    page.wait_for_function("(n) => (window.__radnbViewers || []).length > n", arg=k_before, timeout=60_000)
+    return k_before
+
+
+def _wait_painted(page, k: int) -> None:
+    page.wait_for_function(
+        "(k) => { const v = (window.__radnbViewers || [])[k]; return !!v && v.perf.firstPaint !== null && v.loaded() === v.shape[0]; }",
+        arg=k,
+        timeout=60_000,
+    )
+
+
+def _state(lab, cell="state_v") -> dict:
+    lab["page"].wait_for_timeout(450)  # the viewer syncs 250 ms after an interaction settles
+    return json.loads(lab["nb"].run_and_read(lab["idx"](cell), "STATE"))
+
+
+def _canvas_box(page, k: int, panel: int = 0) -> dict:
+    canvas = page.locator(".radnb-canvas").nth(_canvas_offset(page, k) + panel)
+    canvas.scroll_into_view_if_needed()
+    return canvas.bounding_box()
+
+
+def _canvas_offset(page, k: int) -> int:
+    return page.evaluate(
+        "(k) => { const all = [...document.querySelectorAll('.radnb-canvas')];"
+        " return all.indexOf(window.__radnbViewers[k].panels[0].canvas); }",
+        k,
+    )
+
+
+def _screen_of(page, k: int, r: int, c: int, panel: int = 0):
+    box = _canvas_box(page, k, panel)
+    x, y = page.evaluate("([k, p, r, c]) => window.__radnbViewers[k].screenOf(p, r, c)", [k, panel, r, c])
+    return box["x"] + x, box["y"] + y
+
+
+def _display_rgba(page, k: int, r: int, c: int, panel: int = 0):
+    return page.evaluate(
+        "([k, p, r, c]) => { const v = window.__radnbViewers[k]; const [x, y] = v.screenOf(p, r, c);"
+        " const cv = v.panels[p].canvas; const d = window.devicePixelRatio || 1;"
+        " return Array.from(cv.getContext('2d').getImageData(Math.floor(x * d), Math.floor(y * d), 1, 1).data); }",
+        [k, panel, r, c],
+    )
+
+
+def _base_grey(page, k: int, points, panel: int = 0):
+    return [page.evaluate("([k, p, r, c]) => window.__radnbViewers[k].basePixel(p, r, c)", [k, panel, r, c])[0] for r, c in points]
+
+
+def _key(page, key: str, k: int = 0) -> None:
+    """Press a key with the pointer over viewer k's images (running a cell moved focus to the notebook)."""
+    box = _canvas_box(page, k)
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.move(box["x"] + 24, box["y"] + 22)
+    page.keyboard.press(key)
+
+
+def _interior_pixel(mask2d: np.ndarray):
+    """A pixel deep inside the mask (so smoothing at the edge cannot touch it)."""
+    from scipy import ndimage  # scikit-image brings scipy
+
+    inner = ndimage.binary_erosion(mask2d, iterations=3)
+    rows, cols = np.nonzero(inner)
+    k = len(rows) // 2
+    return int(rows[k]), int(cols[k])
+
+
+def test_show_opens_soft_tissue_and_paints_exact_greys(lab, data):
+    page = lab["page"]
+    lab["nb"].run_cell(lab["idx"]("show"))
+    k = _viewer_index(page, 0)
+    _wait_painted(page, k)
+    st = _state(lab)
+    assert st["slice"] == SHAPE[0] // 2 and st["preset"] == "soft_tissue"
+    assert (st["level"], st["window"]) == SOFT
+    hu = data["ct"].array[st["slice"]]
+    points = [(10, 10), (64, 64), (40, 90), (100, 30)]
+    expected = [int(window_to_uint8(hu[r, c], *SOFT)) for r, c in points]
+    assert _base_grey(page, k, points) == expected
+    status = page.locator(".radnb-status").nth(k).inner_text()
+    assert f"Axial {st['slice'] + 1}/{SHAPE[0]}" in status and "W 400 L 50" in status
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-open.png"))
+
+
+def test_wheel_and_arrow_keys_scroll_and_sync_to_python(lab, data):
+    page = lab["page"]
+    box = _canvas_box(page, 0)
+    before = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.toDataURL()")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, 100)
+        page.wait_for_timeout(40)
+    assert _state(lab)["slice"] == SHAPE[0] // 2 + 3
+    after = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.toDataURL()")
+    assert after != before  # a different slice was painted
+    page.mouse.move(box["x"] + box["width"] / 2 + 5, box["y"] + box["height"] / 2)  # pointer over the images: keys go to the viewer
+    page.keyboard.press("ArrowUp")
+    assert _state(lab)["slice"] == SHAPE[0] // 2 + 2
+
+
+def test_drag_changes_window_level_and_canvas(lab, data):
+    page = lab["page"]
+    box = _canvas_box(page, 0)
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 100, y0 + 50, steps=8)
+    page.mouse.up()
+    st = _state(lab)
+    # 4 HU per screen pixel for CT: +100 px -> width +400, +50 px -> level +200
+    assert st["window"] == pytest.approx(800.0) and st["level"] == pytest.approx(250.0) and st["preset"] == ""
+    hu = data["ct"].array[st["slice"]]
+    points = [(64, 64), (30, 100)]
+    assert _base_grey(page, 0, points) == [int(window_to_uint8(hu[r, c], 250.0, 800.0)) for r, c in points]
+
+
+def test_hover_reads_out_hu(lab, data):
+    page = lab["page"]
+    z = _state(lab)["slice"]
+    r, c = 70, 55
+    x, y = _screen_of(page, 0, r, c)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(100)
+    hover = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.closest('.radnb-viewer').dataset.hover")
+    value = float(data["ct"].array[z, r, c])
+    assert f"[{c}, {r}, {z}] = {int(round(value))} HU" in hover
+    assert "HU" in page.locator(".radnb-status").first.inner_text()
+
+
+def test_overlay_toggle_changes_canvas_and_python(lab, data):
+    page = lab["page"]
+    z = _state(lab)["slice"]
+    r, c = _interior_pixel(data["mask"][z] >= 1)
+    shown = _display_rgba(page, 0, r, c)
+    assert shown[1] > shown[0] + 20  # green liver fill over grey
+    page.locator(".radnb-layer-toggle").first.click()
+    page.wait_for_timeout(100)
+    hidden = _display_rgba(page, 0, r, c)
+    assert abs(hidden[0] - hidden[1]) <= 2 and abs(hidden[1] - hidden[2]) <= 2  # grey again
+    assert _state(lab)["hidden_layers"] == ["liver"]
+    page.locator(".radnb-layer-toggle").first.click()
+    assert _state(lab)["hidden_layers"] == []
+
+
+def test_keys_presets_invert_reset(lab, data):
+    page = lab["page"]
+    _key(page, "2")  # second preset: lung
+    st = _state(lab)
+    assert st["preset"] == "lung" and st["window"] == 1500.0 and st["level"] == -600.0
+    _key(page, "i")
+    assert _state(lab)["invert"] is True
+    hu = data["ct"].array[st["slice"]]
+    assert _base_grey(page, 0, [(64, 64)]) == [int(window_to_uint8(hu[64, 64], -600.0, 1500.0, invert=True))]
+    _key(page, " ")
+    st = _state(lab)
+    assert st["invert"] is False and st["preset"] == "soft_tissue" and st["zoom"] == 1.0
+    # the buttons do the same without keys
+    page.locator(".radnb-invert").first.click()
+    assert _state(lab)["invert"] is True
+    page.locator(".radnb-reset").first.click()
+    assert _state(lab)["invert"] is False
+
+
+def test_python_sets_state_and_browser_follows(lab, data):
+    page = lab["page"]
+    lab["nb"].run_and_read(lab["idx"]("py_set"), "SET")
+    page.wait_for_function(
+        "() => document.querySelector('.radnb-status').innerText.includes('Axial 6/24')", timeout=10_000
+    )
+    page.wait_for_timeout(100)
+    status = page.locator(".radnb-status").first.inner_text()
+    assert "W 1800 L 400" in status
+    hu = data["ct"].array[5]
+    points = [(64, 64), (20, 20)]
+    assert _base_grey(page, 0, points) == [int(window_to_uint8(hu[r, c], 400.0, 1800.0)) for r, c in points]
+
+
+def test_measurements_match_python(lab, data):
+    page = lab["page"]
+    page.locator(".radnb-tool[data-tool=ellipse]").first.click()
+    x0, y0 = _screen_of(page, 0, 40, 40)
+    x1, y1 = _screen_of(page, 0, 80, 90)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=6)
+    page.mouse.up()
+    page.locator(".radnb-tool[data-tool=length]").first.click()
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y0, steps=4)
+    page.mouse.up()
+    page.locator(".radnb-tool[data-tool=wl]").first.click()
+    page.wait_for_timeout(450)
+    *python, browser_values = json.loads(lab["nb"].run_and_read(lab["idx"]("measures"), "MEAS"))
+    roi, length = python
+    assert roi["shape"] == "ellipse" and roi["n_pixels"] > 500
+    assert browser_values[0]["mean"] == pytest.approx(roi["mean"], rel=1e-9)
+    assert browser_values[0]["sd"] == pytest.approx(roi["sd"], rel=1e-9)
+    assert browser_values[0]["area_mm2"] == pytest.approx(roi["area_mm2"], rel=1e-9)
+    col_mm = data["ct"].spacing[2]
+    assert length["length_mm"] == pytest.approx(50 * col_mm, rel=0.02)  # 50 columns apart
+    assert browser_values[1]["length_mm"] == pytest.approx(length["length_mm"], rel=1e-9)
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-measure.png"))
+
+
+def test_compare_panels_scroll_together(lab, data):
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("compare"))
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    assert page.evaluate("(k) => window.__radnbViewers[k].panels.length", k) == 5
+    box = _canvas_box(page, k, panel=2)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 100)
+    page.mouse.wheel(0, 100)
+    st = _state(lab, "state_c")
+    assert st["slice"] == SHAPE[0] // 2 + 2
+    infos = page.evaluate("(k) => window.__radnbViewers[k].panels.map((p) => p.info.textContent)", k)
+    assert all(f"{st['slice'] + 1}/{SHAPE[0]}" in t for t in infos)
+    page.locator(".radnb-viewer").nth(k).scroll_into_view_if_needed()
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-compare.png"))
+
+
+def test_mpr_respects_spacing(lab, data):
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("mpr"))
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    page.wait_for_timeout(100)
+    dz, dy, dx = data["ct"].spacing
+    aspects = page.evaluate(
+        "(k) => window.__radnbViewers[k].panels.map((p) => (p.xf.rows * p.xf.rmm) / (p.xf.cols * p.xf.cmm))", k
+    )
+    z, h, w = SHAPE
+    assert aspects[0] == pytest.approx(h * dy / (w * dx))
+    assert aspects[1] == pytest.approx(z * dz / (w * dx))  # coronal: height is the z extent in mm
+    assert aspects[2] == pytest.approx(z * dz / (h * dy))
+    # the painted coronal image really has that shape on screen: measure the non-black extent
+    extent = page.evaluate(
+        "(k) => { const p = window.__radnbViewers[k].panels[1]; const xf = p.xf;"
+        " return [xf.rows * xf.rmm * xf.s, xf.cols * xf.cmm * xf.s]; }", k
+    )
+    assert extent[0] / extent[1] == pytest.approx(z * dz / (w * dx), rel=1e-6)
+    page.locator(".radnb-viewer").nth(k).scroll_into_view_if_needed()
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-mpr.png"))
+
+
+def test_gallery_click_opens_large(lab, data):
+    page = lab["page"]
+    lab["nb"].run_cell(lab["idx"]("gallery"))
+    page.wait_for_selector(".radnb-tile", timeout=30_000)
+    tiles = page.locator(".radnb-tile")
+    assert tiles.count() == 6
+    assert "label b" in tiles.nth(1).inner_text() and "pred a (0.90)" in tiles.nth(1).inner_text()
+    assert "radnb-wrong" in tiles.nth(1).get_attribute("class")
+    tiles.nth(2).click()
+    page.wait_for_selector(".radnb-modal canvas", timeout=10_000)
+    size = page.evaluate("() => { const c = document.querySelector('.radnb-modal canvas'); return [c.width, c.height]; }")
+    assert size == [SHAPE[2], SHAPE[1]]
+    assert lab["nb"].run_and_read(lab["idx"]("gallery_sel"), "SEL") == "2"
+    page.locator(".radnb-gallery").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-gallery.png"))
+
+
+def test_extension_shows_dataset_with_phi_hidden(lab, data):
+    import pydicom
+
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("ext"))
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    first = sorted((data["data_dir"] / data["cases"].series[0]).glob("*.dcm"))[0]
+    name = str(pydicom.dcmread(first).PatientName)
+    viewer = page.locator(".radnb-viewer").nth(k)
+    viewer.locator(".radnb-header-btn").click()
+    header = viewer.locator(".radnb-header")
+    text = header.inner_text()
+    assert "PatientName" in text and "(hidden)" in text and name not in text
+    header.locator(".radnb-phi-toggle").click()
+    page.wait_for_function(
+        "([k, name]) => document.querySelectorAll('.radnb-viewer')[k].querySelector('.radnb-header').innerText.includes(name)",
+        arg=[k, name],
+        timeout=10_000,
+    )
+    viewer.scroll_into_view_if_needed()
+    page.screenshot(path=str(lab["artifacts"] / "viewer-lab-extension-header.png"))
+    out = lab["nb"].run_and_read(lab["idx"]("magic"), "radnb ")
+    assert out  # "%radnb" printed its summary
+    assert not lab["errors"], lab["errors"]
+
+
+def test_notebook7_scroll(data, artifacts_dir, tmp_path, chrome):
+    nbdir = tmp_path / "nb7"
+    nbdir.mkdir()
+    setup = _cells(data["data_dir"])["setup"]
+    write_notebook(nbdir / "nb7.ipynb", [setup, 'v = radnb.show(ct, labels={"liver": liver})\nv', "state(v)"])
+    server = JupyterServer(nbdir, app="notebook").start()
+    page = chrome.new_page(viewport={"width": 1300, "height": 1000})
+    try:
+        page.goto(server.notebook_url("nb7.ipynb"))
+        nb = NotebookPage(page, app="notebook")
+        nb.wait_ready()
+        nb.run_and_read(0, "READY", timeout=120_000)
+        nb.run_cell(1)
+        _wait_painted(page, 0)
+        box = _canvas_box(page, 0)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, 100)
+        page.mouse.wheel(0, 100)
+        page.wait_for_timeout(450)
+        st = json.loads(nb.run_and_read(2, "STATE"))
+        assert st["slice"] == SHAPE[0] // 2 + 2
+        page.screenshot(path=str(artifacts_dir / "viewer-notebook7.png"))
+    finally:
+        page.close()
+        server.stop()
