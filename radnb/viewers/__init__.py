@@ -17,7 +17,7 @@ from __future__ import annotations
 from .gallery import Gallery, gallery
 from .measure import RoiStats, length_mm, roi_stats
 from .static import StaticImage
-from .view3d import view3d
+from .render3d import view3d
 from .viewer import SliceViewer, compare, show
 from .volume import BROWSER_BUDGET_BYTES
 

@@ -72,7 +72,9 @@ def _downsample(arr: np.ndarray, factor: int, mode: str) -> np.ndarray:
     h2, w2 = h // factor, w // factor
     trimmed = arr[:, : h2 * factor, : w2 * factor].astype(np.float32)
     out = trimmed.reshape(z, h2, factor, w2, factor, *arr.shape[3:]).mean(axis=(2, 4))
-    return out.astype(arr.dtype) if arr.dtype.kind != "f" else out
+    if arr.ndim == 4:  # RGB stays uint8
+        return np.ascontiguousarray(np.rint(out).astype(np.uint8))
+    return _transfer_dtype(out)  # block means are usually fractional: float32 unless whole numbers
 
 
 def _budget_factor(shape: Tuple[int, ...], bytes_per_voxel: int, budget: int) -> int:

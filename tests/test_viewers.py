@@ -1,0 +1,348 @@
+"""Python side of the viewers: state, geometry, window math, measurements, PHI, transfer, fallbacks."""
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import sys
+import types
+
+import numpy as np
+import pydicom
+import pytest
+
+import radnb
+from radnb.errors import DicomError, InvalidArgumentError, MissingDependencyError, NoPixelDataError
+from radnb.viewers import display
+from radnb.viewers.header import HIDDEN, header_rows
+from radnb.viewers.measure import length_mm, roi_mask, roi_stats
+from radnb.viewers.viewer import CHUNK_BYTES, SliceViewer
+
+SHAPE = (12, 48, 40)
+
+
+@pytest.fixture(scope="module")
+def ct_case(tmp_path_factory):
+    from radnb.data.synthetic import make_ct_volumes
+
+    root = tmp_path_factory.mktemp("ct")
+    cases = make_ct_volumes(root, n_patients=1, shape=SHAPE)
+    folder = root / cases.series[0]
+    return {"folder": folder, "series": radnb.load(folder), "mask": np.load(root / cases["mask"][0])}
+
+
+def _collect(viewer: SliceViewer, first: int):
+    sent = []
+    viewer.send = lambda content, buffers=None: sent.append((content, [bytes(b) for b in buffers or []]))
+    viewer._on_custom_msg(viewer, {"type": "load", "rid": "r1", "first": first}, [])
+    return sent
+
+
+# ----- opening state -------------------------------------------------------------------------
+def test_ct_series_opens_in_soft_tissue_with_hu(ct_case):
+    v = radnb.show(ct_case["series"])
+    soft = radnb.PRESETS["soft_tissue"]
+    assert (v.preset, v.window, v.level) == ("soft_tissue", soft.width, soft.center)
+    assert v._units == "HU" and v.shape == SHAPE and v.slice == SHAPE[0] // 2
+    assert v.presets[:3] == ["soft_tissue", "lung", "bone"]  # keys 1, 2, 3
+    assert v._spacing == pytest.approx(list(ct_case["series"].spacing))
+
+
+def test_preset_and_window_setters(ct_case):
+    v = radnb.show(ct_case["series"])
+    v.preset = "lung"
+    assert (v.window, v.level) == (radnb.PRESETS["lung"].width, radnb.PRESETS["lung"].center)
+    with pytest.raises(InvalidArgumentError, match="Unknown preset"):
+        v.preset = "kidney"
+    with pytest.raises(InvalidArgumentError, match="at least 1"):
+        v.window = 0
+    with pytest.raises(InvalidArgumentError, match="opacity"):
+        v.opacity = 1.5
+    v.window, v.level, v.invert, v.zoom = 800, 100, True, 2.0
+    v.reset()
+    assert (v.window, v.level, v.invert, v.zoom, v.preset) == (400.0, 50.0, False, 1.0, "soft_tissue")
+
+
+def test_slice_follows_view_and_is_validated():
+    v = radnb.show(np.zeros(SHAPE, np.float32))
+    assert v.position == [6, 24, 20]
+    v.slice = 11
+    assert v.position[0] == 11
+    v.view = "sagittal"
+    assert v.slice == 20 and v.n_slices == SHAPE[2]
+    v.slice = 3
+    assert v.position == [11, 24, 3]
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        v.slice = SHAPE[2]
+
+
+def test_radiograph_uses_header_window_else_percentile(tmp_path):
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.Modality = "CR"
+    ds.WindowCenter, ds.WindowWidth = 300, 600
+    v = radnb.show(ds)
+    assert (v.level, v.window, v.preset) == (300.0, 600.0, "")
+    arr = np.linspace(0, 1000, 64 * 64).reshape(64, 64)
+    c, w = display.percentile_window(arr)
+    v2 = radnb.show(arr)
+    assert (v2.level, v2.window) == pytest.approx((c, w)) and v2.presets == ["auto"]
+
+
+def test_inputs_path_dataset_tensor_and_errors(ct_case, tmp_path):
+    import torch
+
+    from_path = radnb.show(ct_case["folder"])
+    assert from_path.shape == SHAPE
+    ds = pydicom.dcmread(sorted(ct_case["folder"].glob("*.dcm"))[0])
+    assert radnb.show(ds).shape == (1, SHAPE[1], SHAPE[2])
+    t = torch.zeros(1, 1, 20, 30)
+    assert radnb.show(t).shape == (1, 20, 30)
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        radnb.show(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(InvalidArgumentError, match="numbers"):
+        radnb.show(np.array([["a", "b"]]))
+    with pytest.raises(DicomError, match="no such file"):
+        radnb.show(tmp_path / "missing.dcm")
+    empty = pydicom.Dataset()
+    empty.PatientName = "X"
+    with pytest.raises(NoPixelDataError):
+        radnb.show(empty)
+
+
+# ----- window math ---------------------------------------------------------------------------
+def test_window_math_matches_radnb_dicom():
+    from radnb.dicom import voi_linear
+
+    x = np.linspace(-1500, 2000, 7001)
+    for center, width in [(40, 400), (-600, 1500), (40, 80), (0.5, 1), (37.3, 2.5)]:
+        ours = display.linear_voi(x, center, width)
+        theirs = voi_linear(x, center, width)
+        assert np.allclose(ours, theirs, atol=1e-6)
+        windowed = radnb.window(x, center, width)
+        assert np.abs(display.window_to_uint8(x, center, width).astype(int) - np.floor(windowed * 255 + 0.5)).max() <= 1
+    assert display.window_to_uint8(np.array([40.0]), 40, 400).tolist() == [128]
+    assert display.window_to_uint8(np.array([-1000.0, 1000.0]), 40, 400, invert=True).tolist() == [255, 0]
+
+
+# ----- pixel transfer ------------------------------------------------------------------------
+def test_chunks_carry_every_slice_once_current_first(ct_case):
+    v = radnb.show(ct_case["series"], labels=ct_case["mask"])
+    assert [layer["dtype"] for layer in v._layers] == ["int16", "uint8"]
+    sent = _collect(v, first=9)
+    assert sent[0][0]["z0"] <= 9 < sent[0][0]["z1"]
+    for layer, array in ((0, ct_case["series"].array), (1, ct_case["mask"])):
+        parts = sorted((c["z0"], c["z1"], b[0]) for c, b in sent if c["layer"] == layer)
+        assert [p[0] for p in parts] == sorted({p[0] for p in parts})  # no slice sent twice
+        got = np.frombuffer(b"".join(p[2] for p in parts), dtype=v._layers[layer]["dtype"]).reshape(SHAPE)
+        assert np.array_equal(got, array)  # HU are whole numbers: int16 loses nothing
+
+
+def test_fractional_values_go_as_float32():
+    arr = np.random.default_rng(0).normal(size=(3, 8, 8)).astype(np.float64)
+    v = radnb.show(arr)
+    assert v._layers[0]["dtype"] == "float32"
+    got = np.frombuffer(_collect(v, 0)[0][1][0], np.float32).reshape(3, 8, 8)
+    assert np.array_equal(got, arr.astype(np.float32))
+
+
+def test_512_ct_fits_budget_and_chunks_are_bounded():
+    vol = np.zeros((300, 512, 512), np.int16)
+    v = radnb.show(vol, modality="CT", spacing=(1.0, 0.7, 0.7))
+    assert v.downsample == 1 and v._notices == [] and v.shape == (300, 512, 512)
+    sizes = [c["z1"] - c["z0"] for c, _ in _collect(v, 150)]
+    assert sum(sizes) == 300 and max(sizes) * 512 * 512 * 2 <= CHUNK_BYTES
+
+
+def test_over_budget_downsamples_and_says_so():
+    vol = np.arange(4 * 64 * 64, dtype=np.float32).reshape(4, 64, 64)
+    v = radnb.show(vol, spacing=(2.0, 0.5, 0.5), budget_bytes=4 * 64 * 64)
+    assert v.downsample == 2 and v.shape == (4, 32, 32)
+    assert v._spacing == [2.0, 1.0, 1.0]
+    assert any("downsampled 2×" in n for n in v._notices)
+    assert v.slice_array("axial", 0)[0, 0] == pytest.approx(vol[0, :2, :2].mean())
+
+
+# ----- geometry ------------------------------------------------------------------------------
+def test_planes_and_spacing_per_view():
+    vol = np.arange(np.prod(SHAPE), dtype=np.float32).reshape(SHAPE)
+    v = radnb.show(vol, spacing=(3.0, 0.8, 0.6))
+    assert v.slice_array("axial", 2).shape == (48, 40)
+    assert np.array_equal(v.slice_array("coronal", 5), vol[:, 5, :])
+    assert np.array_equal(v.slice_array("sagittal", 7), vol[:, :, 7])
+    assert v.pixel_spacing("coronal") == (3.0, 0.6) and v.pixel_spacing("sagittal") == (3.0, 0.8)
+
+
+def test_coronal_puts_head_at_top(ct_case):
+    series = ct_case["series"]
+    v = radnb.show(series)
+    z_of_row0 = series.positions[0, 2] if v._superior_first else series.positions[-1, 2]
+    assert z_of_row0 == series.positions[:, 2].max()
+    plane = v.slice_array("coronal", 10)
+    top = series.array[0 if v._superior_first else -1, 10]
+    assert np.array_equal(plane[0], top)
+
+
+# ----- measurements --------------------------------------------------------------------------
+def test_length_and_roi_numbers():
+    assert length_mm((0, 0), (30, 40), (0.5, 0.5)) == pytest.approx(25.0)
+    assert length_mm((10, 0), (10, 100), (1.0, 0.7)) == pytest.approx(70.0)
+    img = np.random.default_rng(1).normal(40, 10, size=(64, 64))
+    s = roi_stats(img, (10.2, 12.7), (40.9, 50.1), (0.8, 0.8), "ellipse", "HU")
+    rows, cols = np.mgrid[0:64, 0:64] + 0.5
+    inside = ((rows - 25.55) / 15.35) ** 2 + ((cols - 31.4) / 18.7) ** 2 <= 1
+    assert s.n_pixels == inside.sum()
+    assert s.mean == pytest.approx(img[inside].mean()) and s.sd == pytest.approx(img[inside].std())
+    assert s.area_mm2 == pytest.approx(np.pi * 15.35 * 18.7 * 0.64)
+    r = roi_stats(img, (4, 4), (8, 10), shape="rectangle")
+    assert r.n_pixels == 24 and r.mean == pytest.approx(img[4:8, 4:10].mean())
+    assert roi_mask((8, 8), (3, 3), (3, 6), "ellipse").sum() == 0
+    assert "mean 40" in str(roi_stats(np.full((5, 5), 40.0), (0, 0), (5, 5), units="HU"))
+
+
+def test_measure_recomputes_browser_measurements():
+    vol = np.zeros((2, 32, 32), np.float32)
+    vol[1, 8:24, 8:24] = 100
+    v = radnb.show(vol, spacing=(5.0, 0.5, 0.5))
+    v.measurements = [
+        {"kind": "rectangle", "view": "axial", "index": 1, "p0": [8, 8], "p1": [24, 24]},
+        {"kind": "length", "view": "coronal", "index": 16, "p0": [0, 0], "p1": [1, 0]},
+    ]
+    roi, length = v.measure()
+    assert roi.mean == 100.0 and roi.n_pixels == 256 and roi.area_mm2 == pytest.approx(64.0)
+    assert length["length_mm"] == pytest.approx(5.0)  # one slice apart in the coronal plane
+
+
+# ----- overlays, compare, gallery -------------------------------------------------------------
+def test_overlays_colours_and_validation(ct_case):
+    mask = ct_case["mask"]
+    v = radnb.show(ct_case["series"], labels={"truth": mask >= 1, "prediction": mask == 2},
+                   heatmap=np.random.default_rng(0).random((SHAPE[0], 12, 10)), opacity=0.3)
+    names = [(layer["name"], layer["kind"]) for layer in v._layers]
+    assert names == [("ct", "image"), ("truth", "labels"), ("prediction", "labels"), ("heat map", "heatmap")]
+    assert v._layers[1]["color"] != v._layers[2]["color"]
+    assert v._layer_objs[3].data.shape == SHAPE  # low-resolution heat map resized to the image
+    assert len(v._layers[3]["cmap"]) == 256 and v.opacity == 0.3
+    with pytest.raises(InvalidArgumentError, match="must match"):
+        radnb.show(ct_case["series"], labels=np.zeros((3, 4, 4)))
+    with pytest.raises(InvalidArgumentError, match="fractional"):
+        radnb.show(ct_case["series"], labels=np.full(SHAPE, 0.5))
+
+
+def test_compare_links_panels_in_one_viewer(ct_case):
+    mask = ct_case["mask"]
+    c = radnb.compare(ct_case["series"], mask >= 1, np.roll(mask >= 1, 2, axis=2), heatmap=(mask == 2) * 1.0)
+    assert [p["title"] for p in c._panels] == ["image", "truth", "prediction", "heat map", "truth vs prediction"]
+    assert c._panels[-1]["layers"] == [1, 2] and c.overlay_style == "outline"
+    with pytest.raises(InvalidArgumentError, match="titles"):
+        radnb.compare(ct_case["series"], mask, titles=["one"])
+
+
+def test_gallery_captions_marks_and_click():
+    import torch
+
+    batch = torch.rand(4, 1, 32, 32)
+    g = radnb.gallery(batch, labels=[0, 1, 1, 0], predictions=[0, 0, 1, 1], probabilities=[0.9, 0.4, 0.8, 0.6])
+    assert [t["mark"] for t in g._tiles] == ["right", "wrong", "right", "wrong"]
+    assert g.captions[1] == "label 1\npred 0 (0.40)"
+    assert len(g._thumbs) == 4 * 32 * 32
+    g.selected = 2
+    assert g._large["index"] == 2 and len(g._large_bytes) == 32 * 32
+    with pytest.raises(InvalidArgumentError, match="one per image"):
+        radnb.gallery(batch, labels=[0, 1])
+    with pytest.raises(InvalidArgumentError, match="selected"):
+        g.selected = 9
+
+
+# ----- PHI -----------------------------------------------------------------------------------
+def test_header_hides_phi_until_instructor_reveals(ct_case):
+    ds = pydicom.dcmread(sorted(ct_case["folder"].glob("*.dcm"))[0])
+    name = str(ds.PatientName)
+    rows = header_rows(ds)
+    by_key = {r["keyword"]: r for r in rows}
+    assert by_key["PatientName"]["value"] == HIDDEN and by_key["PatientName"]["phi"]
+    assert by_key["Modality"]["value"] == "CT" and not by_key["Modality"]["phi"]
+    assert "PixelData" not in by_key
+    v = radnb.show(ds)
+    assert name not in json.dumps(v._header) and str(ds.PatientID) not in json.dumps(v._header)
+    v.show_phi = True
+    assert name in json.dumps(v._header)
+
+
+# ----- static fallback -----------------------------------------------------------------------
+def test_static_png_and_mimebundle(ct_case):
+    pic = radnb.show(ct_case["series"], labels=ct_case["mask"], static=True)
+    assert pic.png.startswith(b"\x89PNG") and pic._repr_png_() is pic.png
+    data, _ = radnb.compare(ct_case["series"], ct_case["mask"])._repr_mimebundle_()
+    assert data["image/png"].startswith(b"\x89PNG")
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert radnb.gallery(np.zeros((3, 16, 16)), static=True).png.startswith(b"\x89PNG")
+
+
+def test_exported_html_shows_the_picture(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import numpy as np, radnb\nradnb.show(np.eye(32))")]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert "data:image/png;base64" in html
+
+
+# ----- 3D extra ------------------------------------------------------------------------------
+def test_view3d_without_backend_says_what_to_install(monkeypatch):
+    import radnb.viewers.render3d as v3
+
+    monkeypatch.setattr(v3, "_available", lambda name: False)
+    with pytest.raises(MissingDependencyError, match="pip install ipyniivue"):
+        radnb.view3d(np.zeros((4, 8, 8)))
+
+
+def test_view3d_with_ipyniivue_writes_nifti_with_spacing(monkeypatch):
+    pytest.importorskip("nibabel")
+    import nibabel as nib
+
+    loaded = {}
+
+    class FakeNiiVue:
+        def load_volumes(self, volumes):
+            loaded["volumes"] = volumes
+
+    fake = types.ModuleType("ipyniivue")
+    fake.__spec__ = importlib.machinery.ModuleSpec("ipyniivue", None)
+    fake.NiiVue = FakeNiiVue
+    monkeypatch.setitem(sys.modules, "ipyniivue", fake)
+    labels = np.zeros((4, 8, 6), np.uint8)
+    labels[1, 2, 3] = 1
+    w = radnb.view3d(np.ones((4, 8, 6)), labels, spacing=(3.0, 0.5, 0.7))
+    assert isinstance(w, FakeNiiVue)
+    img = nib.load(loaded["volumes"][0]["path"])
+    assert img.shape == (6, 8, 4) and img.header.get_zooms() == pytest.approx((0.7, 0.5, 3.0))
+    assert nib.load(loaded["volumes"][1]["path"]).get_fdata()[3, 2, 1] == 1
+
+
+# ----- IPython extension ---------------------------------------------------------------------
+def test_extension_registers_display_and_magic(ct_case, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ds = pydicom.dcmread(sorted(ct_case["folder"].glob("*.dcm"))[0])
+    widget_mime = "application/vnd.jupyter.widget-view+json"
+    assert widget_mime not in ip.display_formatter.format(ds)[0]
+    ip.run_line_magic("load_ext", "radnb")
+    try:
+        assert widget_mime in ip.display_formatter.format(ds)[0]
+        assert widget_mime in ip.display_formatter.format(ct_case["series"])[0]
+        header_only = pydicom.Dataset()
+        header_only.Modality = "SR"
+        assert widget_mime not in ip.display_formatter.format(header_only)[0]
+        ip.run_line_magic("radnb", "")
+        assert "device:" in capsys.readouterr().out
+        ip.run_line_magic("radnb", "doctor")
+        out = capsys.readouterr().out
+        assert "pydicom" in out and "data dir" in out
+    finally:
+        ip.run_line_magic("unload_ext", "radnb")
+    assert widget_mime not in ip.display_formatter.format(ds)[0]
+    assert "radnb" not in ip.magics_manager.magics["line"]
+    assert not hasattr(pydicom.Dataset, "_repr_mimebundle_")  # nothing patched on pydicom
