@@ -266,8 +266,9 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student copy of a source notebook (the input is not modified).
 
     Solution regions (or whole solution cells without markers) become the stub;
-    hidden tests are removed; outputs are cleared; grade and locked cells get
-    ``editable: false`` / ``deletable: false`` (honoured by JupyterLab and Notebook 7).
+    hidden tests are removed; outputs are cleared; grade, solution and locked cells get
+    ``deletable: false`` and grade and locked cells ``editable: false`` (as nbgrader does;
+    honoured by JupyterLab and Notebook 7).
     Raises :class:`NotebookError` when the metadata is invalid.
     """
     problems = validate_nbgrader(nb)
@@ -286,9 +287,11 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 cell.source = stub
         if meta.get("grade") and BEGIN_HIDDEN in cell.source:
             cell.source = _replace_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, None).rstrip("\n")
+        # like nbgrader: no graded or solution cell may be deleted; locked ones cannot be edited either
+        if meta.get("locked") or meta.get("grade") or meta.get("solution"):
+            cell.metadata["deletable"] = False
         if meta.get("locked") or (meta.get("grade") and not meta.get("solution")):
             cell.metadata["editable"] = False
-            cell.metadata["deletable"] = False
     clear_outputs(out)
     for cell in out.cells:
         if BEGIN_SOLUTION in cell.source or BEGIN_HIDDEN in cell.source:
