@@ -245,3 +245,26 @@ def test_nbgrader_generates_and_autogrades_the_same_assignment(tmp_path, curricu
                                        check=True).stdout)
     possible = sum(g.points for g in graded_cells(_read(welcome)))
     assert scores == {"complete": [possible, possible], "blank": [0.0, possible]}
+
+
+# --------------------------------------------------------------------------- Binder
+
+
+def test_binder_configuration():
+    binder = ROOT / "binder"
+    assert (binder / "runtime.txt").read_text().strip() == "python-3.11"
+    reqs = [line.strip() for line in (binder / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in reqs
+    assert any(r.startswith("torch") and not r.startswith("torchvision") for r in reqs)
+    post = binder / "postBuild"
+    assert os.access(post, os.X_OK), "postBuild must be executable"
+    text = post.read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -e" in text
+    assert re.search(r"pip install .*download\.pytorch\.org/whl/cpu .*\.$", text, re.M), "installs radnb from the repo"
+    assert "radnb data prepare" in text
+    subprocess.run(["bash", "-n", str(post)], check=True)
+    # the radnb subcommands postBuild runs exist
+    from radnb.cli import build_parser
+
+    assert build_parser().parse_args(["data", "prepare"]).func.__name__ == "_cmd_data_prepare"
