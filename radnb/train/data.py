@@ -434,7 +434,7 @@ def classification_dls(
             else:
                 pid = _header_patient(path) or path.stem
             records.append(Record(path, y, pid))
-        if patient in (None, "auto") and pcol is None:
+        if patient == "auto" and pcol is None:
             warnings.warn("No patient column: patients were taken from the DICOM PatientID (or one per file). "
                           "Pass patient='column' if the table has one.", stacklevel=2)
     if not records:

@@ -323,7 +323,12 @@ def predict_volume(learner: Any, volume: Any, *, bs: int = 32, probabilities: bo
         raise InvalidArgumentError("predict_volume needs a segmentation model (radnb.segmenter).")
     prep = info.prep
     store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
-    source = ArrayItem(np.asarray(volume), name="volume") if isinstance(volume, np.ndarray) else Path(volume)
+    if isinstance(volume, ArrayItem):
+        source = volume
+    elif isinstance(volume, np.ndarray):
+        source = ArrayItem(np.asarray(volume), name="volume")
+    else:
+        source = Path(volume)
     depth = load_volume(source, prep, store).shape[0]
     outs = []
     for start in range(0, depth, bs):
