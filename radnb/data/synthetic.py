@@ -661,8 +661,9 @@ def make_chest_xrays(out_dir: PathLike, n_patients: int = 120,
                       "view": view}
             image_opacity = None
             if opacity is not None:  # the disease evolves a little between images
-                image_opacity = dict(opacity, density=opacity["density"] * img_rng.uniform(0.8, 1.15),
-                                     threshold=opacity["threshold"] + img_rng.uniform(-0.2, 0.2))
+                evolve = _rng(seed, "chest-evolve", p, k)  # own stream: exposure etc. stay the same
+                image_opacity = dict(opacity, density=opacity["density"] * evolve.uniform(0.8, 1.15),
+                                     threshold=opacity["threshold"] + evolve.uniform(-0.2, 0.2))
             signal = _radiograph_signal(_chest_attenuation(size, anatomy, image_opacity, jitter),
                                         img_rng, scanner)
             if marker == "train":
@@ -831,8 +832,11 @@ def _ct_phantom(rng: np.random.Generator, shape: tuple[int, int, int], spacing: 
     irregular = float(np.clip(score, 0, 1.4))
     radius = rng.uniform(0.09, 0.2)  # in-plane, normalised units
     ratio = spacing[1] * nx / (spacing[0] * nz)  # z units per in-plane unit in mm terms
-    inner = np.argwhere(liver_r2 * (1 + 0.12 * shape_noise) < 0.35)
+    inner = np.argwhere(liver & (liver_r2 * (1 + 0.12 * shape_noise) < 0.35))
     if len(inner) == 0:
+        inner = np.argwhere(liver)
+    if len(inner) == 0:  # only possible for tiny volumes: put a liver voxel in the middle
+        liver[nz // 2, ny // 2, nx // 3] = True
         inner = np.argwhere(liver)
     cz, cy_, cx_ = inner[rng.integers(len(inner))]
     dz = (z - z[cz, 0, 0]) / ratio
@@ -845,6 +849,7 @@ def _ct_phantom(rng: np.random.Generator, shape: tuple[int, int, int], spacing: 
                 * np.cos((k - 2) * phi) for k in (3, 4, 5))
     rel = dist / (radius * (1 + lobes))
     lesion = (rel < 1.0) & liver
+    lesion[cz, cy_, cx_] = True  # never empty, even in a tiny test volume
     hetero = float(np.clip(rng.normal(0.2 + 0.8 * score, 0.35), 0, 1.5))
     core_hu = rng.uniform(0, 25) + hetero * rng.uniform(15, 30)
     inside = core_hu + hetero * 14.0 * _smooth_noise(rng, shape, (8, 32, 32))
@@ -950,8 +955,7 @@ def make_ct_volumes(out_dir: PathLike, n_patients: int = 24, shape: tuple[int, i
         malignant = bool(rng.random() < malignant_fraction)
         pixel = float(np.round(rng.uniform(0.7, 1.0), 3))
         slice_mm = float(rng.choice([2.5, 3.0, 4.0, 5.0]))
-        # keep the physical extent of a 128 x 128 x 32 volume when a test asks for fewer voxels
-        spacing = (slice_mm * 32 / shape[0], pixel * 128 / shape[1], pixel * 128 / shape[2])
+        spacing = (slice_mm, pixel, pixel)
         hu, mask = _ct_phantom(rng, shape, spacing, malignant, noise_sd=float(rng.uniform(6, 18)))
         origin = (-spacing[2] * shape[2] / 2, -spacing[1] * shape[1] / 2, float(np.round(rng.uniform(-200, -100), 1)))
         _write_ct_series(out / pid / "ct", hu, patient=patient, tag="ct", seed=seed, spacing=spacing,
