@@ -363,10 +363,10 @@ def _chest_anatomy(rng: np.random.Generator, sex: str) -> dict:
         "lung_ay": rng.uniform(0.5, 0.62),
         "right_raise": rng.uniform(0.0, 0.06),
         "lung_depth": rng.uniform(0.6, 0.9),
-        "heart_x": rng.uniform(0.04, 0.16),
-        "heart_y": rng.uniform(0.22, 0.38),
-        "heart_ax": rng.uniform(0.2, 0.34),
-        "heart_ay": rng.uniform(0.16, 0.25),
+        "heart_x": rng.uniform(0.07, 0.17),
+        "heart_y": rng.uniform(0.16, 0.3),
+        "heart_ax": rng.uniform(0.24, 0.36),
+        "heart_ay": rng.uniform(0.18, 0.27),
         "heart_density": rng.uniform(0.5, 0.8),
         "media_w": rng.uniform(0.07, 0.12),
         "rib_top": rng.uniform(-0.62, -0.5),
@@ -406,7 +406,7 @@ def _chest_attenuation(size: int, anatomy: dict, opacity: Optional[dict], jitter
     att = np.zeros((size, size), np.float32)
 
     # body: a projected cylinder that narrows to the neck at the top
-    neck = _sigmoid((-0.62 - y) / 0.04)
+    neck = _sigmoid((-0.64 - y) / 0.07)
     half_w = a["body_w"] * (1 - neck) + a["neck_w"] * neck
     att += 1.0 * _dome((x / half_w) ** 2)  # (H, W) through half_w
 
@@ -417,7 +417,8 @@ def _chest_attenuation(size: int, anatomy: dict, opacity: Optional[dict], jitter
         cy = a["lung_cy"] - (a["right_raise"] if side < 0 else 0.0) + jitter["inspiration"] * 0.5
         ay = a["lung_ay"] * (1 + jitter["inspiration"])
         ax = a["lung_ax"] * (0.95 if side > 0 else 1.0)
-        r2 = ((x - side * a["lung_cx"]) / ax) ** 2 + ((y - cy) / ay) ** 2
+        v = (y - cy) / ay  # lungs are narrow at the apex and widest at the bases
+        r2 = ((x - side * a["lung_cx"]) / (ax * (1 + 0.22 * np.clip(v, -1, 1)))) ** 2 + v ** 2
         lungs += _dome(r2 * (1 + wobble)) ** 0.6
     lungs = np.clip(lungs, 0, 1)
     att -= a["lung_depth"] * lungs
