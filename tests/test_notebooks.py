@@ -268,3 +268,77 @@ def test_binder_configuration():
     from radnb.cli import build_parser
 
     assert build_parser().parse_args(["data", "prepare"]).func.__name__ == "_cmd_data_prepare"
+
+
+# --------------------------------------------------------------------------- a student in a real browser
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_welcome_exercise_and_quiz_in_the_browser(app, tmp_path, artifacts_dir):
+    """JupyterLab 4 and Notebook 7: a student completes notebook 00's exercise and quiz."""
+    testing = pytest.importorskip("radnb.viewers.testing")
+    if testing.chromium_path() is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium')")
+    pytest.importorskip("playwright.sync_api")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    student = student_version(_read(NOTEBOOKS[0]))
+    nbformat.write(student, str(nbdir / NOTEBOOKS[0].name))
+
+    def index(pred):
+        return next(i for i, c in enumerate(student.cells) if pred(c))
+
+    def gid(c):
+        return (nbgrader_meta(c) or {}).get("grade_id")
+
+    imports = index(lambda c: "from radnb import grading" in c.source)
+    answer, check = index(lambda c: gid(c) == "welcome_size_mm_answer"), index(lambda c: gid(c) == "welcome_size_mm")
+    quiz_answer, quiz = index(lambda c: gid(c) == "welcome_device_answer"), index(lambda c: gid(c) == "welcome_device")
+    score = len(student.cells) - 1 - [c.cell_type for c in reversed(student.cells)].index("code")
+
+    server = testing.JupyterServer(nbdir, app=app).start()
+    try:
+        with testing.browser() as chrome:
+            page = chrome.new_page(viewport={"width": 1300, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.notebook_url(NOTEBOOKS[0].name))
+            nb = testing.NotebookPage(page, app=app)
+            nb.wait_ready()
+            for k in (imports, answer):
+                nb.run_cell(k, timeout=120_000)
+            nb.run_cell(check, wait_text="Not done yet", timeout=120_000)
+
+            # the student writes the function, reruns it and the check
+            editor = nb.cell(answer).locator(".jp-InputArea-editor")
+            editor.click()
+            page.keyboard.press("Control+a")
+            page.keyboard.insert_text("def size_in_mm(n_pixels, pixel_spacing_mm):\n    return n_pixels * pixel_spacing_mm")
+            nb.run_cell(answer)
+            nb.run_cell(check, wait_text="Correct", timeout=60_000)
+
+            # the quiz widget: practise with the buttons, then hand in through the answer function
+            nb.run_cell(quiz_answer)
+            nb.run_cell(quiz, timeout=60_000)
+            widget = nb.cell(quiz).locator(".radnb-quiz")
+            widget.wait_for(timeout=60_000)
+            widget.get_by_text("It uploads the images to a cloud GPU.").click()
+            widget.locator("button", has_text="Check").click()
+            widget.get_by_text("Not yet right").wait_for(timeout=30_000)
+            widget.get_by_text("It trains on the CPU, with smaller and faster settings.").click()
+            widget.locator("button", has_text="Check").click()
+            widget.get_by_text("Correct").wait_for(timeout=30_000)
+            page.screenshot(path=str(artifacts_dir / f"welcome-quiz-{app}.png"), full_page=True)
+
+            nb.run_cell(score, wait_text="Total", timeout=60_000)
+            table = nb.output_text(score)
+            assert "Pixels to millimetres" in table and "GPU or CPU?" in table
+            assert "1/2" in table.replace(" ", "")  # the quiz still counts as not done: it is not saved yet
+            # Notebook 7 itself reports this one on load, for an empty notebook too (a settings plugin)
+            errors = [e for e in errors if "reading 'schema'" not in e]
+            assert errors == []
+    finally:
+        server.stop()
