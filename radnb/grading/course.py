@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import random
 import tempfile
 from dataclasses import dataclass, field

@@ -5,11 +5,10 @@ JupyterLab 4, Notebook 7, VS Code and Colab without extra extensions.
 """
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from . import registry
-from .core import CheckResult, _judge_quiz, _markup, _show
+from .core import CheckResult, _judge_quiz, _markup
 
 
 def _feedback_html(status: str, message: str, saved_hint: str = "") -> str:
