@@ -246,7 +246,11 @@ def test_sample_data_caches_with_a_completion_marker(tmp_data_dir, monkeypatch):
 
     monkeypatch.setitem(synthetic._BUILDERS, "body_part", tiny)
     assert not synthetic.is_prepared("body_part")
+    crashed = tmp_data_dir / "synthetic" / ".body_part-v1-crashed"  # temp folder of a killed run
+    crashed.mkdir(parents=True)
+    (crashed / "half.dcm").write_bytes(b"partial")
     folder = radnb.sample_data("body_part")
+    assert not crashed.exists()
     assert folder == tmp_data_dir / "synthetic" / "body_part-v1"
     assert (folder / ".complete").exists() and (folder / "labels.csv").exists()
     assert synthetic.is_prepared("body_part")

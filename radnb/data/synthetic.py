@@ -1030,8 +1030,7 @@ def make_ct_slices(out_dir: PathLike, n: int = 200, size: int = 512, seed: int =
         for side in (-1, 1):
             lung = ((x - side * 0.42) / (0.3 * t + 1e-3)) ** 2 + ((y - 0.2) / (0.4 * t + 1e-3)) ** 2 < 1.0
             sl[lung & (body_r < 0.85)] = -850.0
-        hu[k] = sl
-    hu += rng.normal(0, 12, hu.shape).astype(np.float32)
+        hu[k] = sl + 12.0 * rng.standard_normal((size, size), dtype=np.float32)
     pixel = 0.7 * 512 / size
     folder = Path(out_dir) / "series"
     _write_ct_series(folder, hu, patient=patient, tag="ct-slices", seed=seed,
@@ -1062,18 +1061,21 @@ def _set_dir(name: str, data_dir: Optional[PathLike] = None) -> Path:
 
 
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (POSIX flock; elsewhere rename alone protects)."""
+def _locked(lock_path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``lock_path``; yields whether a real lock is held.
+
+    POSIX ``flock``; where it does not exist the atomic rename alone protects the set.
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield
+        yield False
         return
     with open(lock_path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -1128,9 +1130,12 @@ def sample_data(name: str = "chest_xray", data_dir: Optional[PathLike] = None) -
     final = _set_dir(name, data_dir)
     if (final / _MARKER_FILE).exists():
         return final
-    with _locked(final.parent / f"{final.name}.lock"):
+    with _locked(final.parent / f"{final.name}.lock") as exclusive:
         if (final / _MARKER_FILE).exists():  # another process finished while we waited
             return final
+        if exclusive:  # nobody else is writing this set: temp folders left by a crash can go
+            for leftover in final.parent.glob(f".{final.name}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
         try:
             started = time.perf_counter()
@@ -1143,7 +1148,12 @@ def sample_data(name: str = "chest_xray", data_dir: Optional[PathLike] = None) -
                 stale = final.with_name(f".{final.name}-stale-{uuid.uuid4().hex[:8]}")
                 os.rename(final, stale)
                 shutil.rmtree(stale, ignore_errors=True)
-            os.rename(tmp, final)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # without a lock another process may have won the race
+                if not (final / _MARKER_FILE).exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
