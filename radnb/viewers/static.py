@@ -146,3 +146,61 @@ def render_gallery_png(thumbs: List[np.ndarray], captions: List[str], columns: i
         ax.set_yticks([])
     fig.tight_layout()
     return _figure_png(fig, dpi)
+
+
+def _blend(rgb: np.ndarray, color: np.ndarray, mask: np.ndarray, alpha: float) -> None:
+    rgb[mask] = (1.0 - alpha) * rgb[mask] + alpha * color
+
+
+def render_viewer_png_fast(viewer: "SliceViewer", panel_height: int = 360) -> bytes:
+    """Every panel at its current slice, window and overlays, side by side, drawn with Pillow.
+
+    The same pixels as :func:`render_viewer_png` (window, overlay colours, opacity,
+    outline rule) without matplotlib, so embedding it in every viewer's display data
+    costs a few milliseconds. Panels are resized to their physical aspect ratio.
+    """
+    from PIL import Image, ImageDraw
+
+    tiles = []
+    for panel in viewer._panels:
+        view = panel.get("view") or viewer.view
+        plane = viewer.slice_array(view)
+        if plane.ndim == 3:
+            rgb = plane.astype(np.float32)
+        else:
+            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert).astype(np.float32)
+            rgb = np.repeat(grey[..., None], 3, axis=-1)
+        for layer_id in panel.get("layers", []):
+            layer = viewer._layer_objs[layer_id]
+            if layer.name in viewer.hidden_layers:
+                continue
+            data = viewer.slice_array(view, layer=layer_id)
+            if layer.kind == "labels":
+                for value, color in layer.meta["colors"].items():
+                    mask = data == int(value)
+                    outline = viewer.overlay_style == "outline"
+                    _blend(rgb, np.asarray(color, np.float32), _outline(mask) if outline else mask,
+                           1.0 if outline else viewer.opacity)
+            else:
+                table = np.asarray(layer.meta["cmap"], dtype=np.float32)
+                mask = data > 0
+                rgb[mask] = (1.0 - viewer.opacity) * rgb[mask] + viewer.opacity * table[data[mask]]
+        img = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+        row_mm, col_mm = viewer.pixel_spacing(view)
+        height_mm, width_mm = plane.shape[0] * row_mm, plane.shape[1] * col_mm
+        size = (max(1, int(round(panel_height * width_mm / height_mm))), panel_height)
+        img = img.resize(size, Image.NEAREST if max(plane.shape[:2]) < panel_height else Image.BILINEAR)
+        axis = ("axial", "coronal", "sagittal").index(view)
+        label = (f"{panel.get('title') or view} · {view} {viewer.position[axis] + 1}/{viewer.display_shape[axis]}"
+                 f" · W {viewer.window:g} L {viewer.level:g}")
+        ImageDraw.Draw(img).text((6, 4), label, fill=(255, 255, 255))
+        tiles.append(img)
+    gap = 4
+    canvas = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), panel_height), (0, 0, 0))
+    x = 0
+    for tile in tiles:
+        canvas.paste(tile, (x, 0))
+        x += tile.width + gap
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

@@ -112,7 +112,7 @@ function render({ model, el }) {
   const chunkParts = new Map(); // "z0" -> number of layers received
   const loaded = new Uint8Array(Z);
   let loadedSlices = 0;
-  const perf = { renderStart: performance.now(), firstPaint: null, frames: [], latencies: [], pending: null };
+  const perf = { renderStart: performance.now(), firstPaint: null, loadedAll: null, frames: [], latencies: [], pending: null };
 
   // label/heat colour tables (uint32 RGBA words)
   const overlayLut = layers.map((l) => {
@@ -574,7 +574,9 @@ function render({ model, el }) {
     if (next === st.position[axis]) return;
     st.position = st.position.slice();
     st.position[axis] = next;
-    requestRender(eventTime);
+    // draw now rather than at the next animation frame: a wheel notch shows its slice at once
+    if (eventTime !== undefined && perf.pending === null) perf.pending = eventTime;
+    renderAll();
     scheduleSync();
   }
   let playTimer = null;
@@ -809,6 +811,7 @@ function render({ model, el }) {
     chunkParts.set(key, got);
     if (got === layers.length) {
       for (let z = msg.z0; z < msg.z1; z++) if (!loaded[z]) { loaded[z] = 1; loadedSlices++; }
+      if (loadedSlices === Z && perf.loadedAll === null) perf.loadedAll = performance.now();
       for (const p of panels) p.overlayKey.clear();
       requestRender();
     }
@@ -824,6 +827,11 @@ function render({ model, el }) {
   const api = {
     rid, perf, st, shape, panels,
     loaded: () => loadedSlices,
+    // draw now and force rasterisation (pixel read-back): the full cost of one frame, for benchmarks
+    drawFrame() {
+      renderAll();
+      panels[0].ctx.getImageData(0, 0, 1, 1);
+    },
     // grey value painted for image pixel (row, col) of panel k (before scaling to the screen)
     basePixel(k, r, c) {
       const p = panels[k];
