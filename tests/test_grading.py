@@ -499,3 +499,25 @@ def test_feedback_files_explain_each_item(graded_class):
         rows = list(csv.DictReader(fh))
     assert {r["student"] for r in rows} == {"perfect", "partial", "crashing", "looping", "tampered", "broken", "missing"}
     assert all(r["message"] for r in rows)
+
+
+@pytest.mark.slow
+def test_cli_grade_writes_gradebook_and_feedback(tmp_path):
+    source = tmp_path / "source" / "00_welcome.ipynb"
+    source.parent.mkdir()
+    nbformat.write(_small_welcome(), str(source))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(_with_answers("return n_pixels * pixel_spacing_mm", "cpu"), str(subs / "dana.ipynb"))
+    out = subprocess.run(
+        [sys.executable, "-m", "radnb.cli", "course", "grade", str(subs), "--source", str(source.parent),
+         "--out", str(tmp_path / "grades"), "--timeout", "120"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "dana" in out.stdout and "2/2" in out.stdout
+    book = _gradebook(tmp_path / "grades")
+    assert book["dana"]["total"] == "2" and book["dana"]["notes"] == ""
+    assert "Everything passed" in (tmp_path / "grades" / "feedback" / "dana.md").read_text()
+    summary = json.loads((tmp_path / "grades" / "summary.json").read_text())
+    assert summary["students"]["dana"]["total"] == 2
