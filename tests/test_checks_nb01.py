@@ -209,9 +209,11 @@ def _load_notebook():
 def test_notebook_grades_every_registered_nb01_check_with_matching_points():
     nb = _load_notebook()
     assert validate_nbgrader(nb) == []
-    cells = {c.grade_id: c for c in graded_cells(nb) if c.grade}
+    cells = {c.grade_id: c for c in graded_cells(nb)}
     registered = {c.grade_id: c for c in grading.all_checks("01")}
     assert set(cells) == set(registered)
+    # registration order = notebook order, so the score table reads like the notebook
+    assert [g.grade_id for g in graded_cells(nb)] == list(registered)
     for grade_id, cell in cells.items():
         assert cell.points == registered[grade_id].points, grade_id
         assert grade_id in cell.source

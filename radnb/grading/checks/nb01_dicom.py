@@ -7,18 +7,20 @@ PS3.3 C.11.1), and windowed with :func:`radnb.dicom.window.voi_linear`.
 
 Exercises (the student's function, then the grade id)
 -----------------------------------------------------
+Registered in the order notebook 01 asks them, which is the order of its score table.
+
+``answer_deid_residual_risk()`` -> ``deid_residual_risk`` (quiz)
+    What a clean header report does not prove (text burned into the pixels).
 ``to_hu(stored, slope, intercept)`` -> ``hu_conversion``
     Stored values (an integer array) to Hounsfield units (floats):
     ``HU = stored * RescaleSlope + RescaleIntercept``.
+``answer_tissue_from_hu()`` -> ``tissue_from_hu`` (quiz)
+    Which tissue an ROI of about -90 HU holds.
 ``window_ct(stored, slope, intercept, center, width)`` -> ``windowing``
     Stored values to display brightness in [0, 1]: rescale to HU first, then
     apply the window (centre and width in HU), clipping outside the window.
 ``answer_choose_preset()`` -> ``choose_preset`` (quiz)
     Which preset to look at a lung nodule with.
-``answer_tissue_from_hu()`` -> ``tissue_from_hu`` (quiz)
-    Which tissue an ROI of about -90 HU holds.
-``answer_deid_residual_risk()`` -> ``deid_residual_risk`` (quiz)
-    What a clean header report does not prove (text burned into the pixels).
 ``answer_preset_for_finding()`` -> ``preset_for_finding``
     A dict naming the preset for a pneumothorax, a subdural haematoma and a
     fracture (one point each).
@@ -102,6 +104,35 @@ def _wrapped(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
         return (stored * stored.dtype.type(slope) + np.array(intercept).astype(stored.dtype)).astype(stored.dtype)
 
 
+# --------------------------------------------------------------------------- de-identification
+
+register_quiz(
+    "deid_residual_risk",
+    question="You de-identified a folder with `radnb.deidentify`, and `radnb.phi_report` now finds nothing. "
+    "Which risk remains that you must still check yourself before sharing the images?",
+    options={
+        "burned_in": "Names or numbers burned into the pixels (screenshots, scanned forms, ultrasound labels)",
+        "pixel_spacing": "The pixel spacing, which could identify the patient",
+        "uids": "The study and series UIDs, which still point to the hospital's PACS",
+        "none": "None: a clean report means the files are safe to publish",
+    },
+    correct="burned_in",
+    feedback={
+        "burned_in": "Right: header tools only edit the header. Text in the image itself (and, for head CT/MR, a "
+        "face that can be reconstructed in 3D) must be checked by looking at the images.",
+        "pixel_spacing": "No: pixel spacing is a property of the scan (millimetres per pixel) and is needed to measure "
+        "anything; it does not identify the patient.",
+        "uids": "No: `radnb.deidentify` replaces every UID with a new one derived from a secret salt, so the copies "
+        "still belong together but no longer match the hospital's originals.",
+        "none": "Not quite: the report only reads the header. Text burned into the pixels and 3D-reconstructable "
+        "faces are not in the header at all.",
+    },
+    hint="What part of a DICOM file does a header report not read?",
+    points=1,
+    title="What de-identification leaves behind",
+)
+
+
 @register("hu_conversion", inputs=["to_hu"], points=2, title="Convert stored values to HU")
 def check_hu_conversion(to_hu, *, rng):
     for unsigned in (False, True, bool(rng.integers(0, 2))):
@@ -141,6 +172,33 @@ def check_hu_conversion(to_hu, *, rng):
             "numbers: return floats (`.astype(np.float32)`).",
             score=0.5,
         )
+
+
+# --------------------------------------------------------------------------- tissue densities
+
+register_quiz(
+    "tissue_from_hu",
+    question="On an unenhanced CT, an ROI drawn inside a small, well-defined kidney lesion measures about -90 HU. "
+    "What does the lesion contain?",
+    options={
+        "fat": "Fat",
+        "fluid": "Simple fluid (water)",
+        "soft_tissue": "Soft tissue",
+        "calcium": "Calcium or bone",
+    },
+    correct="fat",
+    feedback={
+        "fat": "Right: fat measures about -100 to -50 HU. Macroscopic fat in a kidney lesion is the hallmark of an "
+        "angiomyolipoma.",
+        "fluid": "Not quite: water is 0 HU by definition, and simple fluid measures about -10 to +20 HU. -90 HU is "
+        "well below that.",
+        "soft_tissue": "No: soft tissue (muscle, liver, kidney) measures about +20 to +70 HU; -90 HU is much lower.",
+        "calcium": "No: calcium and bone are bright, from a few hundred HU upwards (cortical bone above +1000).",
+    },
+    hint="Place -90 HU on the scale: air -1000, water 0, soft tissue about +40, bone several hundred and more.",
+    points=1,
+    title="Tissue from its HU value",
+)
 
 
 def _window_diagnosis(got: np.ndarray, stored, slope, intercept, center, width) -> None:
@@ -222,62 +280,6 @@ register_quiz(
     hint="Think about which HU range the lung and a nodule occupy (air about -1000, soft tissue about +40).",
     points=1,
     title="Choose a window preset",
-)
-
-
-# --------------------------------------------------------------------------- tissue densities
-
-register_quiz(
-    "tissue_from_hu",
-    question="On an unenhanced CT, an ROI drawn inside a small, well-defined kidney lesion measures about -90 HU. "
-    "What does the lesion contain?",
-    options={
-        "fat": "Fat",
-        "fluid": "Simple fluid (water)",
-        "soft_tissue": "Soft tissue",
-        "calcium": "Calcium or bone",
-    },
-    correct="fat",
-    feedback={
-        "fat": "Right: fat measures about -100 to -50 HU. Macroscopic fat in a kidney lesion is the hallmark of an "
-        "angiomyolipoma.",
-        "fluid": "Not quite: water is 0 HU by definition, and simple fluid measures about -10 to +20 HU. -90 HU is "
-        "well below that.",
-        "soft_tissue": "No: soft tissue (muscle, liver, kidney) measures about +20 to +70 HU; -90 HU is much lower.",
-        "calcium": "No: calcium and bone are bright, from a few hundred HU upwards (cortical bone above +1000).",
-    },
-    hint="Place -90 HU on the scale: air -1000, water 0, soft tissue about +40, bone several hundred and more.",
-    points=1,
-    title="Tissue from its HU value",
-)
-
-
-# --------------------------------------------------------------------------- de-identification
-
-register_quiz(
-    "deid_residual_risk",
-    question="You de-identified a folder with `radnb.deidentify`, and `radnb.phi_report` now finds nothing. "
-    "Which risk remains that you must still check yourself before sharing the images?",
-    options={
-        "burned_in": "Names or numbers burned into the pixels (screenshots, scanned forms, ultrasound labels)",
-        "pixel_spacing": "The pixel spacing, which could identify the patient",
-        "uids": "The study and series UIDs, which still point to the hospital's PACS",
-        "none": "None: a clean report means the files are safe to publish",
-    },
-    correct="burned_in",
-    feedback={
-        "burned_in": "Right: header tools only edit the header. Text in the image itself (and, for head CT/MR, a "
-        "face that can be reconstructed in 3D) must be checked by looking at the images.",
-        "pixel_spacing": "No: pixel spacing is a property of the scan (millimetres per pixel) and is needed to measure "
-        "anything; it does not identify the patient.",
-        "uids": "No: `radnb.deidentify` replaces every UID with a new one derived from a secret salt, so the copies "
-        "still belong together but no longer match the hospital's originals.",
-        "none": "Not quite: the report only reads the header. Text burned into the pixels and 3D-reconstructable "
-        "faces are not in the header at all.",
-    },
-    hint="What part of a DICOM file does a header report not read?",
-    points=1,
-    title="What de-identification leaves behind",
 )
 
 
