@@ -35,6 +35,22 @@ def _fresh_session(monkeypatch):
     grading.reset()
 
 
+GRADING_MODULES = [
+    "radnb.grading", "radnb.grading.registry", "radnb.grading.core", "radnb.grading.notebooks",
+    "radnb.grading.launch", "radnb.grading.authoring", "radnb.grading.widgets", "radnb.grading.execute",
+    "radnb.grading.checks.nb00_welcome", "radnb.grading.checks.nb01_dicom",
+]
+
+
+@pytest.mark.parametrize("module", GRADING_MODULES)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
 # --------------------------------------------------------------------------- the DICOM lesson's checks
 
 
