@@ -537,3 +537,25 @@ def test_cli_grade_writes_gradebook_and_feedback(tmp_path):
     assert "Everything passed" in (tmp_path / "grades" / "feedback" / "dana.md").read_text()
     summary = json.loads((tmp_path / "grades" / "summary.json").read_text())
     assert summary["students"]["dana"]["total"] == 2
+
+
+def test_short_answer_quiz_with_a_rule():
+    quiz = registry.register_quiz(
+        "test_short_nodule_mm", question="A nodule spans 10 pixels at 0.5 mm: how many mm?",
+        correct=lambda a: abs(float(a) - 5) < 0.25, hint="pixels × spacing", module="nb98_tests",
+    )
+    assert quiz.inputs == ("answer_test_short_nodule_mm",) and quiz.notebook == "98"
+    assert grading.run_check("test_short_nodule_mm", lambda: 5.1).status == "pass"
+    assert grading.run_check("test_short_nodule_mm", lambda: "5").status == "pass"
+    wrong = grading.run_check("test_short_nodule_mm", lambda: 20)
+    assert wrong.status == "fail" and "pixels × spacing" in wrong.message
+    unreadable = grading.run_check("test_short_nodule_mm", lambda: "about five")
+    assert unreadable.status == "fail" and "could not read" in unreadable.message
+
+    from radnb.grading.widgets import quiz_widget
+
+    box = quiz_widget(quiz, grading.run_check("test_short_nodule_mm", None))
+    text, button, feedback = box.children[1], box.children[2], box.children[3]
+    text.value = "5"
+    button.click()
+    assert "Correct" in feedback.value

@@ -358,7 +358,11 @@ def _normalise_answer(value: Any) -> Any:
 def _judge_quiz(item: registry.Quiz, answer: Any) -> Tuple[str, float, str]:
     explain = ""
     if callable(item.correct):
-        ok = bool(item.correct(answer))
+        try:
+            ok = bool(item.correct(answer))
+        except Exception:  # e.g. float("about five"): the answer's form is wrong, not the check
+            ok = False
+            explain = f"radnb could not read {answer!r} as an answer to this question."
     else:
         wanted = {_normalise_answer(c) for c in item.correct}
         given = _normalise_answer(answer)
