@@ -42,7 +42,8 @@ table, and when ``RADNB_GRADING_RESULTS`` names a file every result is also
 written there as JSON (``{"results": [...]}``; see :func:`read_results`). The
 score cell's output also carries the machine-readable MIME type
 ``application/vnd.radnb.score+json``. ``RADNB_GRADING_SEED`` makes the fresh
-inputs reproducible. Under nbgrader's autograder (``NBGRADER_EXECUTION`` set) a
+inputs reproducible; ``RADNB_GRADING_CHECK_TIMEOUT`` (seconds) overrides every
+check's time limit for the student's code (default 30 s, nbgrader's per-cell default). Under nbgrader's autograder (``NBGRADER_EXECUTION`` set) a
 failed check raises ``AssertionError``, so nbgrader withholds its points.
 
 For notebook authors
