@@ -140,7 +140,8 @@ def test_fractional_values_go_as_float32():
     arr = np.random.default_rng(0).normal(size=(3, 8, 8)).astype(np.float64)
     v = radnb.show(arr)
     assert v._layers[0]["dtype"] == "float32"
-    got = np.frombuffer(_collect(v, 0)[0][1][0], np.float32).reshape(3, 8, 8)
+    parts = sorted((c["z0"], b[0]) for c, b in _collect(v, 1))
+    got = np.frombuffer(b"".join(p for _, p in parts), np.float32).reshape(3, 8, 8)
     assert np.array_equal(got, arr.astype(np.float32))
 
 
@@ -148,7 +149,9 @@ def test_512_ct_fits_budget_and_chunks_are_bounded():
     vol = np.zeros((300, 512, 512), np.int16)
     v = radnb.show(vol, modality="CT", spacing=(1.0, 0.7, 0.7))
     assert v.downsample == 1 and v._notices == [] and v.shape == (300, 512, 512)
-    sizes = [c["z1"] - c["z0"] for c, _ in _collect(v, 150)]
+    chunks = [(c["z0"], c["z1"]) for c, _ in _collect(v, 150)]
+    assert chunks[0] == (150, 151)  # the slice on screen travels alone, first
+    sizes = [z1 - z0 for z0, z1 in chunks]
     assert sum(sizes) == 300 and max(sizes) * 512 * 512 * 2 <= CHUNK_BYTES
 
 
