@@ -2,6 +2,9 @@
 presets per finding, lesion volume and the viewer exercise (headless)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -195,6 +198,31 @@ def test_viewer_exercise_wrong_objects():
     assert res.status == "fail" and "label map" in res.message
     res = run("viewer_on_lesion", lambda series, mask: radnb.show(series.array[:3], modality="CT"))
     assert res.status == "fail" and "shape" in res.message
+
+
+def test_viewer_exercise_survives_the_graders_fresh_radnb_import():
+    """`radnb course grade` re-imports radnb before checking, so the student's viewer comes from an older
+    copy of the module than the check's: the check must not rely on class identity."""
+    script = textwrap.dedent('''
+        import sys
+        import radnb
+
+        def show_lesion(series, mask):
+            viewer = radnb.show(series)
+            viewer.preset = "liver"
+            viewer.slice = int((mask == 2).sum(axis=(1, 2)).argmax())
+            return viewer
+
+        for name in [m for m in list(sys.modules) if m == "radnb" or m.startswith("radnb.")]:
+            del sys.modules[name]
+        import importlib
+        core = importlib.import_module("radnb.grading.core")
+        result = core.run_check("viewer_on_lesion", show_lesion, seed=3)
+        print(result.status, result.message)
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("pass"), out.stdout
 
 
 # --------------------------------------------------------------------------- the notebook uses every check of nb01
