@@ -39,7 +39,7 @@ liver = (mask >= 1).astype(np.uint8)
 pred = np.roll(liver, 6, axis=2)
 heat = (mask == 2).astype(np.float32)
 def state(v):
-    keys = ["slice", "window", "level", "preset", "zoom", "invert", "hidden_layers", "position", "opacity", "view"]
+    keys = ["slice", "window", "level", "preset", "zoom", "invert", "hidden_layers", "position", "opacity", "view", "pan"]
     print("STATE", json.dumps({{k: getattr(v, k) for k in keys}}))
 print("READY", ct.array.shape)
 """
@@ -266,6 +266,35 @@ def test_keys_presets_invert_reset(lab, data):
     assert _state(lab)["invert"] is True
     page.locator(".radnb-reset").first.click()
     assert _state(lab)["invert"] is False
+
+
+def test_right_drag_zooms_shift_drag_pans_cine_plays(lab, data):
+    page = lab["page"]
+    box = _canvas_box(page, 0)
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down(button="right")
+    page.mouse.move(x0, y0 - 70, steps=5)  # drag up: zoom in
+    page.mouse.up(button="right")
+    page.mouse.move(x0, y0)
+    page.keyboard.down("Shift")  # shift + left drag pans (middle drag does too in a desktop browser)
+    page.mouse.down()
+    page.mouse.move(x0 + 40, y0, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    st = _state(lab)
+    assert st["zoom"] == pytest.approx(np.exp(0.7), rel=1e-6)
+    px_per_mm = page.evaluate("() => window.__radnbViewers[0].panels[0].xf.s")
+    assert st["pan"][0] == pytest.approx(40 / px_per_mm, rel=1e-6) and st["pan"][1] == 0
+    assert st["window"] == 400.0  # right/middle drags leave the window alone
+    slice_before = st["slice"]
+    page.locator(".radnb-play").first.click()
+    page.wait_for_timeout(700)
+    page.locator(".radnb-play").first.click()
+    st = _state(lab)
+    assert st["slice"] != slice_before  # cine advanced through the slices
+    _key(page, " ")
+    assert _state(lab)["zoom"] == 1.0
 
 
 def test_python_sets_state_and_browser_follows(lab, data):

@@ -147,7 +147,8 @@ function render({ model, el }) {
   let drawing = null; // measurement being drawn
 
   // ---------- DOM ----------
-  const root = h("div", { class: "radnb-viewer", tabindex: "0", "data-lm-suppress-shortcuts": "true" });
+  // right-drag zooms: keep JupyterLab's context menu (and its keyboard shortcuts) out of the viewer
+  const root = h("div", { class: "radnb-viewer", tabindex: "0", "data-lm-suppress-shortcuts": "true", "data-jp-suppress-context-menu": "true" });
   root.style.setProperty("--radnb-height", model.get("_height") + "px");
   const toolbar = h("div", { class: "radnb-toolbar" });
   const notices = h("div", { class: "radnb-notices" });
