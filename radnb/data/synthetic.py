@@ -17,7 +17,7 @@ cached under ``<radnb.config.data_dir()>/synthetic/<name>-v1/``):
     ``labels.csv``: file, patient_id, label, sex, age, view, photometric,
     modality, scanner, marker.
 ``"body_part"``
-    ~400 radiographs (chest or abdomen) of ~260 patients, 256 x 256 -- a
+    ~400 radiographs (chest or abdomen) of ~290 patients, 256 x 256 -- a
     "hello world" task and a pretraining source. ``labels.csv``: file,
     patient_id, label, sex, age, photometric.
 ``"ct"``
@@ -46,9 +46,9 @@ gamma contrast curve, a small blur and signal-dependent (quantum-like) noise,
 then quantised to 12 bits.
 
 *Opacity* (the label) is pneumonia-like: either patchy multifocal airspace
-disease (1-4 Gaussian envelopes inside a lung, multiplied by thresholded
+disease (2-4 Gaussian envelopes inside a lung, multiplied by thresholded
 smooth noise) or lobar consolidation of a lower zone with a soft margin, in
-one or both lungs, with density 0.4-0.85 of the lung's air deficit and area
+one or both lungs, with density 0.55-0.95 of the lung's air deficit and area
 from small to large. Because exposure, patient size, heart size and noise
 vary independently of the label, the mean image intensity alone is only a
 weak predictor; the opacity texture inside the lung fields is the signal.
@@ -387,11 +387,11 @@ def _chest_opacity(rng: np.random.Generator) -> dict:
     return {
         "side": str(side),
         "kind": str(kind),
-        "density": rng.uniform(0.4, 0.85),
-        "blobs": [(rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.6), rng.uniform(0.45, 0.9))
-                  for _ in range(int(rng.integers(1, 5)))],
+        "density": rng.uniform(0.55, 0.95),
+        "blobs": [(rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.6), rng.uniform(0.5, 1.0))
+                  for _ in range(int(rng.integers(2, 5)))],
         "level": rng.uniform(-0.2, 0.35),
-        "threshold": rng.uniform(-0.9, 0.2),
+        "threshold": rng.uniform(-1.0, -0.1),
         "seed": int(rng.integers(0, 2**31)),
     }
 
