@@ -29,7 +29,7 @@ from ..errors import InvalidArgumentError
 from . import metrics as M
 
 __all__ = ["evaluate", "ClassificationReport", "SegmentationReport", "bootstrap_auroc", "calibration_table",
-           "threshold_table"]
+           "expected_calibration_error", "threshold_table"]
 
 
 def bootstrap_auroc(y_true: Sequence[int], y_score: Sequence[float], groups: Optional[Sequence[Any]] = None,
@@ -96,6 +96,24 @@ def calibration_table(y_true: Sequence[int], y_score: Sequence[float], n_bins: i
     return pd.DataFrame(rows)
 
 
+def expected_calibration_error(y_true: Sequence[int], y_score: Sequence[float], n_bins: int = 10) -> float:
+    """Expected calibration error: the count-weighted mean gap between predicted probability and observed frequency.
+
+    The bins are those of :func:`calibration_table`; ECE = sum over bins of
+    (images in bin / all images) * |mean predicted probability - fraction positive|.
+
+    Examples
+    --------
+    >>> expected_calibration_error([0, 1, 1, 0], [0.1, 0.9, 0.9, 0.1], n_bins=10)
+    0.1
+    """
+    table = calibration_table(y_true, y_score, n_bins)
+    if table.empty:
+        return float("nan")
+    gaps = (table["mean_predicted"] - table["fraction_positive"]).abs()
+    return round(float((gaps * table["count"]).sum() / table["count"].sum()), 12)
+
+
 @dataclass
 class ClassificationReport:
     """Results of :func:`evaluate` for a classifier. All numbers are plain data.
@@ -137,6 +155,15 @@ class ClassificationReport:
     per_patient: pd.DataFrame
     patient_auc: float
     per_class_auc: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error of the positive-class probability (see :func:`expected_calibration_error`)."""
+        c = self.calibration
+        if c is None or c.empty:
+            return float("nan")
+        gaps = (c["mean_predicted"] - c["fraction_positive"]).abs()
+        return float((gaps * c["count"]).sum() / c["count"].sum())
 
     def summary(self) -> pd.DataFrame:
         """Headline numbers as a one-column table."""

@@ -36,7 +36,8 @@ from .inference import _model_and_info
 from .learners import CompactCNN, CompactUNet
 from .prep import ArrayItem, load_image
 
-__all__ = ["gradcam", "GradCAM", "top_losses", "show_gradcam", "show_top_losses", "default_cam_layer"]
+__all__ = ["gradcam", "GradCAM", "top_losses", "show_gradcam", "show_top_losses", "default_cam_layer",
+           "fraction_in_box"]
 
 
 @dataclass
@@ -163,6 +164,29 @@ def gradcam(learner: Any, x: Any, target: Optional[Any] = None, layer: Optional[
     cam = cam - cam.min()
     cam = cam / cam.max() if float(cam.max()) > 0 else cam
     return GradCAM(cam.cpu().numpy().astype(np.float32), image, t, vocab[t], probs.detach().cpu().numpy(), str(item))
+
+
+def fraction_in_box(heatmap: Any, box: Sequence[int]) -> float:
+    """Share of a heat map's total mass inside a rectangle (0 to 1; 0 for an all-zero map).
+
+    ``box`` is ``(top, bottom, left, right)`` in pixels, ends excluded, i.e. the
+    region ``heatmap[top:bottom, left:right]``. A Grad-CAM whose mass sits mostly in
+    a corner that holds a burned-in marker, not in the lungs, reveals a shortcut.
+
+    Examples
+    --------
+    >>> h = np.zeros((4, 4)); h[0, 3] = 3.0; h[2, 1] = 1.0
+    >>> fraction_in_box(h, (0, 2, 2, 4))
+    0.75
+    """
+    h = np.asarray(heatmap, dtype=np.float64)
+    if h.ndim != 2:
+        raise InvalidArgumentError(f"fraction_in_box expects a 2-D heat map, got shape {h.shape}.")
+    top, bottom, left, right = (int(v) for v in box)
+    total = float(h.sum())
+    if total <= 0:
+        return 0.0
+    return float(h[top:bottom, left:right].sum() / total)
 
 
 def top_losses(learner: Any, k: int = 9) -> pd.DataFrame:
