@@ -52,9 +52,8 @@ def file_digest(path: Union[str, Path]) -> str:
     >>> len(file_digest(p))
     32
     """
-    path = Path(path)
-    st = path.stat()
-    memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    st = os.stat(path)
+    memo_key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     digest = _FILE_HASHES.get(memo_key)
     if digest is None:
         h = hashlib.blake2b(digest_size=16)
@@ -99,6 +98,9 @@ def array_digest(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+_PARAM_DIGESTS: Dict[str, str] = {}
+
+
 def params_digest(params: Dict[str, Any]) -> str:
     """Hash of the preprocessing parameters (JSON, keys sorted, plus :data:`CACHE_VERSION`).
 
@@ -108,7 +110,10 @@ def params_digest(params: Dict[str, Any]) -> str:
     True
     """
     text = json.dumps({"v": CACHE_VERSION, **params}, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    digest = _PARAM_DIGESTS.get(text)
+    if digest is None:
+        digest = _PARAM_DIGESTS[text] = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return digest
 
 
 def default_cache_dir() -> Path:
@@ -162,16 +167,18 @@ class PreprocessCache:
         """The ``.npy`` file that holds (or will hold) this entry."""
         return self.root / params_digest(params) / content_key[:2] / f"{content_key}.npy"
 
-    def get(self, content_key: str, params: Dict[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def get(self, content_key: str, params: Dict[str, Any], compute: Callable[[], np.ndarray],
+            params_key: Optional[str] = None) -> np.ndarray:
         """Return the cached array, computing and storing it on a miss.
 
         The returned array is a read-only memory map on a hit; copy it before
-        changing it.
+        changing it. ``params_key`` is ``params_digest(params)`` if the caller
+        already has it.
         """
         if not self.enabled:
             self.misses += 1
             return compute()
-        memo_key = (content_key, params_digest(params))
+        memo_key = (content_key, params_key or params_digest(params))
         arr = self._memo.get(memo_key)
         if arr is not None:
             self.hits += 1

@@ -73,6 +73,9 @@ def _normalise_window(w: Any) -> WindowSpec:
     )
 
 
+_CACHE_KEYS: Dict[Any, Tuple[Dict[str, Any], str]] = {}
+
+
 @dataclass
 class Preprocessing:
     """Everything between a file and the model's input tensor; stored with the model.
@@ -139,6 +142,17 @@ class Preprocessing:
         """The parameters that change a cached array (not the normalisation)."""
         return {"kind": kind, "windows": [list(w) if isinstance(w, tuple) else w for w in self.windows], "size": self.size}
 
+    def cache_key(self, kind: str) -> Tuple[Dict[str, Any], str]:
+        """(parameters, their digest) for the cache."""
+        from .cache import params_digest
+
+        memo = (kind, self.windows, self.size)
+        hit = _CACHE_KEYS.get(memo)
+        if hit is None:
+            params = self.cache_params(kind)
+            hit = _CACHE_KEYS[memo] = (params, params_digest(params))
+        return hit
+
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["windows"] = [list(w) if isinstance(w, tuple) else w for w in self.windows]
@@ -180,7 +194,11 @@ class ArrayItem:
     name: str = "array"
 
     def key(self) -> str:
-        return "arr-" + array_digest(self.array)
+        cached = self.__dict__.get("_key")
+        if cached is None:
+            cached = "arr-" + array_digest(self.array)
+            object.__setattr__(self, "_key", cached)  # arrays are treated as immutable once wrapped
+        return cached
 
     def __str__(self) -> str:
         return self.name
@@ -334,6 +352,8 @@ def _item_key(item: Any) -> str:
     if isinstance(item, ArrayItem):
         return item.key()
     path = Path(item)
+    if not path.is_dir():
+        return "file-" + file_digest(path)
     if path.is_dir():
         return "dir-" + paths_digest(sorted(p for p in path.rglob("*") if p.is_file()))
     return "file-" + file_digest(path)
@@ -367,7 +387,8 @@ def load_image(item: Any, prep: Preprocessing, cache: Optional[PreprocessCache] 
     try:
         if cache is None:
             return _load_2d(item, prep.windows, prep.size)
-        arr = cache.get(_item_key(item), prep.cache_params("image2d"), lambda: _load_2d(item, prep.windows, prep.size).astype(np.float16))
+        params, pkey = prep.cache_key("image2d")
+        arr = cache.get(_item_key(item), params, lambda: _load_2d(item, prep.windows, prep.size).astype(np.float16), pkey)
         return np.asarray(arr, dtype=np.float32)
     except Exception as exc:
         raise _wrap_error(item, exc) from exc
