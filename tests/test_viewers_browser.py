@@ -203,6 +203,8 @@ def test_wheel_and_arrow_keys_scroll_and_sync_to_python(lab, data):
     page.mouse.move(box["x"] + box["width"] / 2 + 5, box["y"] + box["height"] / 2)  # pointer over the images: keys go to the viewer
     page.keyboard.press("ArrowUp")
     assert _state(lab)["slice"] == SHAPE[0] // 2 + 2
+    page.locator(".radnb-slice").first.fill(str(SHAPE[0] // 2))  # the slider does the same without wheel or keys
+    assert _state(lab)["slice"] == SHAPE[0] // 2 - 1
 
 
 def test_drag_changes_window_level_and_canvas(lab, data):

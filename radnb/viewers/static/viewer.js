@@ -112,7 +112,7 @@ function render({ model, el }) {
   const chunkParts = new Map(); // "z0" -> number of layers received
   const loaded = new Uint8Array(Z);
   let loadedSlices = 0;
-  const perf = { renderStart: performance.now(), firstPaint: null, loadedAll: null, frames: [], latencies: [], pending: null };
+  const perf = { renderStart: performance.now(), firstPaint: null, loadedAll: null, chunks: [], frames: [], latencies: [], pending: null };
 
   // label/heat colour tables (uint32 RGBA words)
   const overlayLut = layers.map((l) => {
@@ -156,7 +156,10 @@ function render({ model, el }) {
   const legend = h("div", { class: "radnb-legend" });
   const status = h("div", { class: "radnb-status", role: "status" });
   const headerBox = h("div", { class: "radnb-header", hidden: "" });
-  root.append(toolbar, notices, grid, legend, status, headerBox);
+  // a slice slider, so scrolling needs neither a mouse wheel nor the arrow keys
+  const sliceInput = h("input", { class: "radnb-slice", type: "range", min: "1", step: "1", title: "Slice (wheel, ↑/↓)" });
+  const sliceRow = h("div", { class: "radnb-slice-row" }, [sliceInput]);
+  root.append(toolbar, notices, grid, sliceRow, legend, status, headerBox);
   el.appendChild(root);
 
   const fixedViews = panelsSpec.some((p) => p.view);
@@ -477,6 +480,9 @@ function render({ model, el }) {
   function updateStatus() {
     const view = panelView(panels[0]);
     const axis = axisOf(view);
+    sliceInput.max = String(shape[axis]);
+    if (document.activeElement !== sliceInput) sliceInput.value = String(st.position[axis] + 1);
+    sliceRow.hidden = shape[axis] < 2;
     const parts = [`${view[0].toUpperCase() + view.slice(1)} ${st.position[axis] + 1}/${shape[axis]}`,
       `W ${fmt(st.window)} L ${fmt(st.level)}${st.preset ? " (" + st.preset.replace("_", " ") + ")" : ""}`,
       `zoom ${Math.round(st.zoom * 100)}%`];
@@ -603,6 +609,11 @@ function render({ model, el }) {
     if (st.playing) stopPlay(); else startPlay();
     pushState();
   }
+
+  sliceInput.addEventListener("input", (e) => {
+    const view = panelView(panels[0]);
+    step(view, Number(sliceInput.value) - 1 - st.position[axisOf(view)], e.timeStamp);
+  });
 
   // ---------- mouse ----------
   let dragging = null;
@@ -807,6 +818,7 @@ function render({ model, el }) {
     const bytesPerVoxel = layer.dtype === "int16" ? 2 : layer.dtype === "float32" ? 4 : layer.dtype === "rgb8" ? 3 : 1;
     const target = new Uint8Array(vols[msg.layer].buffer);
     target.set(bytesOf(buffers[0]), msg.z0 * sliceVoxels * bytesPerVoxel);
+    perf.chunks.push([performance.now(), buffers[0].byteLength]);
     const key = String(msg.z0);
     const got = (chunkParts.get(key) || 0) + 1;
     chunkParts.set(key, got);
