@@ -212,3 +212,48 @@ def test_segmentation_dls_from_ct_folder(tiny_ct, tmp_data_dir):
     img = load_image(rec.item, dls.preprocessing, dls.cache)[0]
     m = load_mask(rec.label, 32, dls.cache)
     assert img[m == 1].mean() > img[m == 0].mean() - 0.2 and 0.2 < img[m == 1].mean() < 0.9
+
+
+def test_dicom_seg_becomes_a_label_map(tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.pixels import pack_bits
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    h, w = 8, 10
+    truth = np.zeros((2, h, w), np.uint8)  # two slices, segments 1 and 2
+    truth[0, 1:4, 1:5] = 1
+    truth[1, 5:7, 2:9] = 2
+    truth[1, 0:2, 0:2] = 1
+    frames, groups = [], []
+    # frames listed segment by segment, slices in *descending* position: the reader must sort them
+    for segment in (1, 2):
+        for z in (1, 0):
+            frames.append((truth[z] == segment).astype(np.uint8))
+            fg = Dataset()
+            sid = Dataset()
+            sid.ReferencedSegmentNumber = segment
+            fg.SegmentIdentificationSequence = Sequence([sid])
+            pos = Dataset()
+            pos.ImagePositionPatient = [0.0, 0.0, 2.5 * z]
+            fg.PlanePositionSequence = Sequence([pos])
+            groups.append(fg)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SegmentationType = "SEG", "BINARY"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = h, w, len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    shared = Dataset()
+    orient = Dataset()
+    orient.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PlaneOrientationSequence = Sequence([orient])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence(groups)
+    ds.PixelData = pack_bits(np.stack(frames))
+    ds.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
+    np.testing.assert_array_equal(read_mask(tmp_path / "seg.dcm"), truth)
