@@ -349,3 +349,22 @@ def test_extension_registers_display_and_magic(ct_case, capsys):
     assert widget_mime not in ip.display_formatter.format(ds)[0]
     assert "radnb" not in ip.magics_manager.magics["line"]
     assert not hasattr(pydicom.Dataset, "_repr_mimebundle_")  # nothing patched on pydicom
+
+
+def test_folder_with_several_series_shows_largest_and_says_so(tmp_path):
+    import shutil
+
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(pydicom.data.get_testdata_file(name), tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    v = radnb.show(tmp_path)
+    assert v.shape == (1, 128, 128) and v._units == "HU"
+    assert any("showing the largest" in n for n in v._notices)
+
+
+def test_colour_image_is_sent_as_rgb():
+    rgb = np.zeros((16, 20, 3), np.uint8)
+    rgb[..., 0] = 200
+    v = radnb.show(rgb)
+    assert v._layers[0]["dtype"] == "rgb8" and v.shape == (1, 16, 20) and v.presets == []
+    assert _collect(v, 0)[0][1][0][:3] == bytes([200, 0, 0])
