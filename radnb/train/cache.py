@@ -163,6 +163,12 @@ class PreprocessCache:
     def root(self) -> Path:
         return self._root if self._root is not None else default_cache_dir()
 
+    def __getstate__(self):
+        # DataLoader worker processes get the settings, not this process's open memory maps
+        state = dict(self.__dict__)
+        state["_memo"] = {}
+        return state
+
     def path_for(self, content_key: str, params: Dict[str, Any]) -> Path:
         """The ``.npy`` file that holds (or will hold) this entry."""
         return self.root / params_digest(params) / content_key[:2] / f"{content_key}.npy"
