@@ -111,9 +111,10 @@ def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
             ax.imshow(rgba, extent=extent, interpolation="nearest")
         axis = ("axial", "coronal", "sagittal").index(view)
         index = viewer.position[axis]
-        title = panel.get("title") or view
+        title = panel.get("title") or ""
+        prefix = f"{title} · " if title and title != view else ""
         ax.set_title(
-            f"{title} · {view} {index + 1}/{viewer.display_shape[axis]} · W {viewer.window:g} L {viewer.level:g}",
+            f"{prefix}{view} {index + 1}/{viewer.display_shape[axis]} · W {viewer.window:g} L {viewer.level:g}",
             color="white",
             fontsize=9,
         )
@@ -122,7 +123,7 @@ def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
     if legend_handles:
         fig.legend(handles=legend_handles, loc="lower center", ncol=len(legend_handles), fontsize=8,
                    facecolor="black", labelcolor="white", edgecolor="gray")
-    fig.tight_layout(rect=(0, 0.06 if legend_handles else 0, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 if legend_handles else 0, 1, 0.97))
     return _figure_png(fig, dpi)
 
 
@@ -191,7 +192,9 @@ def render_viewer_png_fast(viewer: "SliceViewer", panel_height: int = 360) -> by
         size = (max(1, int(round(panel_height * width_mm / height_mm))), panel_height)
         img = img.resize(size, Image.NEAREST if max(plane.shape[:2]) < panel_height else Image.BILINEAR)
         axis = ("axial", "coronal", "sagittal").index(view)
-        label = (f"{panel.get('title') or view} · {view} {viewer.position[axis] + 1}/{viewer.display_shape[axis]}"
+        title = panel.get("title") or ""
+        prefix = f"{title} · " if title and title != view else ""
+        label = (f"{prefix}{view} {viewer.position[axis] + 1}/{viewer.display_shape[axis]}"
                  f" · W {viewer.window:g} L {viewer.level:g}")
         ImageDraw.Draw(img).text((6, 4), label, fill=(255, 255, 255))
         tiles.append(img)
