@@ -234,7 +234,9 @@ def test_nbgrader_generates_and_autogrades_the_same_assignment(tmp_path, curricu
         folder = course / "submitted" / student / "welcome"
         folder.mkdir(parents=True)
         nbformat.write(nb, str(folder / welcome.name))
-    _nbgrader(env, "autograde", "welcome", "--create", "--force", cwd=course)
+    # nbgrader allows 30 s per cell and 4 s for a cell's output to arrive; the doctor cell imports torch
+    _nbgrader(env, "autograde", "welcome", "--create", "--force", "--Execute.timeout=600",
+              "--Execute.iopub_timeout=60", cwd=course)
     script = (
         "import json, sys\nfrom nbgrader.api import Gradebook\n"
         f"with Gradebook('sqlite:///{course}/gradebook.db') as gb:\n"
