@@ -270,7 +270,7 @@ def test_keys_presets_invert_reset(lab, data):
     assert _state(lab)["invert"] is False
 
 
-def test_right_drag_zooms_shift_drag_pans_cine_plays(lab, data):
+def test_right_drag_zooms_shift_or_middle_drag_pans_cine_plays(lab, data):
     page = lab["page"]
     box = _canvas_box(page, 0)
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -284,10 +284,14 @@ def test_right_drag_zooms_shift_drag_pans_cine_plays(lab, data):
     page.mouse.move(x0 + 40, y0, steps=4)
     page.mouse.up()
     page.keyboard.up("Shift")
+    page.mouse.move(x0, y0)
+    page.mouse.down(button="middle")  # middle drag pans too
+    page.mouse.move(x0, y0 + 30, steps=4)
+    page.mouse.up(button="middle")
     st = _state(lab)
     assert st["zoom"] == pytest.approx(np.exp(0.7), rel=1e-6)
     px_per_mm = page.evaluate("() => window.__radnbViewers[0].panels[0].xf.s")
-    assert st["pan"][0] == pytest.approx(40 / px_per_mm, rel=1e-6) and st["pan"][1] == 0
+    assert st["pan"] == pytest.approx([40 / px_per_mm, 30 / px_per_mm], rel=1e-6)
     assert st["window"] == 400.0  # right/middle drags leave the window alone
     slice_before = st["slice"]
     page.locator(".radnb-play").first.click()
