@@ -354,3 +354,13 @@ def test_welcome_exercise_and_quiz_in_the_browser(app, tmp_path, artifacts_dir):
             assert errors == []
     finally:
         server.stop()
+
+
+def test_welcome_prose_quotes_the_real_output():
+    """Notebook 00 quotes the float-rounding result of a cell; the quote must match what Python prints."""
+    nb = _read(NOTEBOOKS[0])
+    k = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "n_pixels * pixel_spacing_mm" in c.source
+             and "def " not in c.source)
+    quoted = re.search(r"Python shows `([^`]+)`", nb.cells[k + 1].source).group(1)
+    report = run_notebook(nbformat.v4.new_notebook(cells=[nb.cells[k]]), timeout=60)
+    assert report.notebook.cells[0].outputs[0]["data"]["text/plain"] == quoted
