@@ -120,7 +120,7 @@ def roi_stats(
     >>> import numpy as np
     >>> s = roi_stats(np.arange(100.0).reshape(10, 10), (0, 0), (10, 10), shape="ellipse")
     >>> round(s.mean, 2), s.n_pixels
-    (49.5, 76)
+    (49.5, 80)
     """
     img = np.asarray(image)
     if img.ndim != 2:
