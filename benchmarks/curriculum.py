@@ -75,31 +75,30 @@ def main(argv=None) -> int:
         prepare_all(data_dir=data_dir)
         prepare_s = time.perf_counter() - t0
 
-    baseline_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import radnb\nfrom radnb import grading")])
-    baseline = run_notebook(baseline_nb, timeout=120, env=env, cwd=ROOT / "notebooks")
-
-    rows = []
-    for path in notebooks:
-        report = run_notebook(path, timeout=args.timeout, env=env, cwd=path.parent)
-        problems = [str(e) for e in report.errors] + [f"cell {i + 1} killed the kernel" for i in report.dead_cells]
-        rows.append((path.stem, report.wall_s, report.peak_rss_mb, problems, report.timed_out))
-
-    print(f"Curriculum run: {len(rows)} notebook(s), {cores} CPU core(s), device={args.device}, data in {data_dir}")
+    print(f"Curriculum run: {len(notebooks)} notebook(s), {cores} CPU core(s), device={args.device}, data in {data_dir}")
     if prepare_s is not None:
         print(f"Sample data prepared beforehand in {prepare_s:.1f} s (not counted below)")
+    baseline_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import radnb\nfrom radnb import grading")])
+    baseline = run_notebook(baseline_nb, timeout=120, env=env, cwd=ROOT / "notebooks")
     header = f"{'notebook':28s} {'wall s':>8s} {'x base':>7s} {'peak MB':>8s}  budget"
     print(header)
     print("-" * len(header))
-    print(f"{'baseline (import radnb)':28s} {baseline.wall_s:8.1f} {1.0:7.2f} {baseline.peak_rss_mb:8.0f}")
+    print(f"{'baseline (import radnb)':28s} {baseline.wall_s:8.1f} {1.0:7.2f} {baseline.peak_rss_mb:8.0f}", flush=True)
+
+    rows = []
     over = False
-    for name, wall, peak, problems, timed_out in rows:
-        ok = wall <= BUDGET_S and peak <= BUDGET_MB and not problems and not timed_out
-        over |= not ok
-        verdict = "ok" if ok else "OVER" if (wall > BUDGET_S or peak > BUDGET_MB or timed_out) else "ERRORS"
+    for path in notebooks:  # one row as each notebook finishes
+        report = run_notebook(path, timeout=args.timeout, env=env, cwd=path.parent)
+        problems = [str(e) for e in report.errors] + [f"cell {i + 1} killed the kernel" for i in report.dead_cells]
+        wall, peak = report.wall_s, report.peak_rss_mb
+        rows.append((path.stem, wall, peak))
+        too_big = wall > BUDGET_S or peak > BUDGET_MB or report.timed_out
+        over |= too_big or bool(problems)
+        verdict = "OVER" if too_big else "ERRORS" if problems else "ok"
         ratio = wall / baseline.wall_s if baseline.wall_s else float("nan")
-        print(f"{name:28s} {wall:8.1f} {ratio:7.2f} {peak:8.0f}  {verdict}")
+        print(f"{path.stem:28s} {wall:8.1f} {ratio:7.2f} {peak:8.0f}  {verdict}", flush=True)
         for p in problems[:3]:
-            print(f"{'':30s}! {p}")
+            print(f"{'':30s}! {p}", flush=True)
     total = sum(r[1] for r in rows)
     total_ok = total <= TOTAL_BUDGET_S
     over |= not total_ok
