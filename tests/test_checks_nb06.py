@@ -226,4 +226,4 @@ def test_quizzes():
     for answer in (1 / 3, 0.333, 33.3):
         assert grading.run_check("cap_ppv", answer).status == "pass"
     assert grading.run_check("cap_ppv", 0.9).status == "fail"
-    assert grading.run_check("cap_ppv", lambda: "many").status == "not_done"
+    assert grading.run_check("cap_ppv", lambda: "many").status == "fail"
