@@ -89,10 +89,11 @@ def test_resnet_classifier_on_dicom_trains_and_round_trips(tmp_data_dir, tmp_pat
     make_chest_xrays(tmp_path / "cxr", n_patients=12, size=64, seed=5)
     dls = rt.classification_dls(tmp_path / "cxr", windows="auto", size=32, bs=8, device="cpu")
     learn = rt.classifier(dls, arch="resnet18", loss="weighted_ce")
+    torch.manual_seed(0)
     with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(2, 3e-3)
+        learn.fit_one_cycle(5, 3e-3)
     losses = [float(v) for v in learn.recorder.losses]
-    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # training loss fell
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # (smoothed) training loss fell
     path = rt.save_model(learn, tmp_path / "model.pth")
     model = rt.load_model(path, device="cpu")
     assert model.preprocessing == dls.preprocessing
