@@ -49,9 +49,12 @@ def fit(learn, epochs, lr, fine_tune=False):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="cls,seg,transfer")
+    # measured on the synthetic chest set (2 CPU cores): radnb's compact CNN at 128 px reaches the bar
+    # within budget; resnet18 at 64 px (the library's CPU default) reached AUROC 0.84 in 10 epochs
     ap.add_argument("--cls-epochs", type=int, default=None)
-    ap.add_argument("--cls-size", type=int, default=None)
-    ap.add_argument("--cls-arch", default="resnet18")
+    ap.add_argument("--cls-size", type=int, default=128)
+    ap.add_argument("--cls-arch", default="compact")
+    ap.add_argument("--cls-lr", type=float, default=1e-2)
     ap.add_argument("--seg-epochs", type=int, default=None)
     ap.add_argument("--seg-size", type=int, default=None)
     ap.add_argument("--seg-arch", default="auto")
@@ -79,8 +82,8 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         dls = rt.classification_dls(folder, windows="auto", size=args.cls_size)
         learn = rt.classifier(dls, arch=args.cls_arch)
-        epochs = args.cls_epochs or (10 if not gpu else 15)
-        wall = fit(learn, epochs, 3e-3)
+        epochs = args.cls_epochs or (12 if not gpu else 15)
+        wall = fit(learn, epochs, args.cls_lr)
         rep = rt.evaluate(learn, n_bootstrap=500)
         rows.append(("opacity classification AUROC (patient held-out)", f"{rep.auc:.3f} [{rep.auc_ci[0]:.2f}, {rep.auc_ci[1]:.2f}]",
                      ">= 0.90", wall, CPU_SECONDS[-1], "<= 180 s",
@@ -120,7 +123,8 @@ def main(argv=None) -> int:
                                         bs=16)
             learn = rt.classifier(dls, arch=args.cls_arch, pretrained=pretrained)
             # same budget: 10 epochs from scratch; 2 frozen + 8 unfrozen (discriminative lrs) when fine-tuning
-            wall = fit(learn, 8, 3e-3, fine_tune=True) if pretrained is not False else fit(learn, 10, 3e-3)
+            wall = (fit(learn, 8, args.cls_lr / 3, fine_tune=True) if pretrained is not False
+                    else fit(learn, 10, args.cls_lr))
             results[name] = (rt.evaluate(learn, n_bootstrap=200).auc, wall)
         margin = results["pretrained"][0] - results["scratch"][0]
         rows.append(("transfer: fine-tuned pretrained vs scratch AUROC",
