@@ -22,3 +22,15 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("RADNB_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def fresh_grading_session(monkeypatch):
+    """Grading state and environment reset around a test (no results file, seed or nbgrader mode)."""
+    from radnb import grading
+
+    for name in (grading.RESULTS_ENV, grading.SEED_ENV, "NBGRADER_EXECUTION", "RADNB_GRADING_CHECK_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    grading.reset()
+    yield
+    grading.reset()

@@ -19,13 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "01_dicom_windowing.ipynb"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session(monkeypatch):
-    for name in (grading.RESULTS_ENV, grading.SEED_ENV, "NBGRADER_EXECUTION", "RADNB_GRADING_CHECK_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    grading.reset()
-    yield
-    grading.reset()
+pytestmark = pytest.mark.usefixtures("fresh_grading_session")
 
 
 def run(grade_id, *answers, seed=0):

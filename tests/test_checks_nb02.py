@@ -15,13 +15,7 @@ from radnb.train.data import patient_split  # imported here, not inside a timed 
 from radnb.train.metrics import roc_curve
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session(monkeypatch):
-    for name in (grading.RESULTS_ENV, grading.SEED_ENV, "NBGRADER_EXECUTION", "RADNB_GRADING_CHECK_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    grading.reset()
-    yield
-    grading.reset()
+pytestmark = pytest.mark.usefixtures("fresh_grading_session")
 
 
 # ------------------------------------------------------------------ right answers

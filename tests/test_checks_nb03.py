@@ -9,13 +9,7 @@ from radnb import grading
 from radnb.grading.checks import nb03_transfer as nb03
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session(monkeypatch):
-    for name in (grading.RESULTS_ENV, grading.SEED_ENV, "NBGRADER_EXECUTION", "RADNB_GRADING_CHECK_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    grading.reset()
-    yield
-    grading.reset()
+pytestmark = pytest.mark.usefixtures("fresh_grading_session")
 
 
 def count_trainable(model):

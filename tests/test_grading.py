@@ -26,13 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WELCOME = ROOT / "notebooks" / "00_welcome.ipynb"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session(monkeypatch):
-    for name in (grading.RESULTS_ENV, grading.SEED_ENV, "NBGRADER_EXECUTION", "RADNB_GRADING_CHECK_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    grading.reset()
-    yield
-    grading.reset()
+pytestmark = pytest.mark.usefixtures("fresh_grading_session")
 
 
 GRADING_MODULES = [
