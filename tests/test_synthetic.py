@@ -288,7 +288,7 @@ def test_prepare_all_and_unknown_names(tmp_data_dir, monkeypatch):
     monkeypatch.setitem(synthetic._BUILDERS, "ct", lambda out: make_ct_volumes(out, n_patients=1, shape=(4, 32, 32)))
     paths = synthetic.prepare_all(["ct"])
     assert list(paths) == ["ct"] and (paths["ct"] / "cases.csv").exists()
-    assert set(synthetic.SAMPLE_SETS) == {"chest_xray", "body_part", "ct"}
+    assert set(synthetic.SAMPLE_SETS) == {"chest_xray", "body_part", "chest_xray_external", "ct"}
     with pytest.raises(InvalidArgumentError, match="chest_xray.*body_part.*ct"):
         synthetic.sample_data("mri_brain")
     with pytest.raises(radnb.RadnbError):
@@ -297,3 +297,15 @@ def test_prepare_all_and_unknown_names(tmp_data_dir, monkeypatch):
         synthetic.prepare_all(["ct", "nope"])
     with pytest.raises(InvalidArgumentError, match="marker"):
         make_chest_xrays(tmp_data_dir / "x", n_patients=1, marker="yes")
+
+
+def test_external_chest_set_is_another_hospital(tmp_data_dir):
+    """The pretraining source: other patients, scanner B, both labels, several hundred images."""
+    folder = radnb.sample_data("chest_xray_external")
+    table = pd.read_csv(folder / "labels.csv")
+    local = make_chest_xrays(tmp_data_dir / "local", n_patients=3, size=32, seed=0)
+    assert len(table) >= 400 and set(table.label) == {"normal", "opacity"}
+    assert set(table.scanner) == {"B"} and table.patient_id.str.startswith("CXB").all()
+    assert not set(table.patient_id) & set(local.patient_id)
+    ds = pydicom.dcmread(folder / table.file[0], stop_before_pixels=True)
+    assert float(ds.PixelSpacing[0]) == pytest.approx(1.6)

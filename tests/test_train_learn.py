@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import radnb.train as rt
+from radnb.errors import InvalidArgumentError
 from radnb.train import metrics as M
 from radnb.train.inference import RadnbModel
 from radnb.train.interpret import gradcam, top_losses
@@ -83,6 +84,37 @@ def test_classifier_learns_and_metrics_beat_chance(trained_blob):
     assert len(fig.axes) == 4
 
 
+def test_evaluate_on_a_fully_held_out_test_set(trained_blob):
+    learn, _ = trained_blob
+    x, y, _ = blob_images(12, seed=7)  # new images of new patients
+    labels = [["normal", "lesion"][v] for v in y]
+    patients = [f"test{i}" for i in range(12)]
+    test = rt.classification_dls(x, label=labels, patient=patients, valid_patients=patients, windows=(40, 400),
+                                 size=32, device="cpu")
+    assert test.test_set and len(test.valid_ds) == 12 and list(test.train_idx) == []
+    report = rt.evaluate(learn, test, n_bootstrap=50)
+    assert len(report.table) == 12 and set(report.table.patient) == set(patients)
+    assert report.auc > 0.8  # the blob model generalises to new patients
+    with pytest.raises(InvalidArgumentError, match="test set.*nothing to train"):
+        rt.classifier(test)
+    with pytest.raises(InvalidArgumentError, match="valid_patients"):
+        rt.classification_dls(x, label=labels, patient=patients, valid_patients=["nobody"], windows=(40, 400), size=32)
+
+
+def test_defaults_follow_the_device_and_summary_works(blob_dls):
+    from radnb.train.learners import default_classifier_arch
+
+    learn = rt.classifier(blob_dls)  # arch="auto": this machine's CPU -> the compact CNN
+    assert learn.radnb.arch == "compact" and learn.lr == pytest.approx(1e-2)
+    assert default_classifier_arch("cuda") == "resnet18"
+    assert default_classifier_arch("cpu", pretrained="imagenet") == "resnet18"
+    assert rt.classifier(blob_dls, arch="resnet18").lr == pytest.approx(1e-3)  # fastai's default
+    assert rt.data.default_size("classification", "cpu") == 128
+    assert rt.data.default_size("classification", "cuda") == 224
+    text = learn.summary()  # fastai's summary runs one batch; radnb metrics must cope with no epoch
+    assert "CompactCNN" in text and "Total params" in text
+
+
 def test_resnet_classifier_on_dicom_trains_and_round_trips(tmp_data_dir, tmp_path):
     from radnb.data.synthetic import make_chest_xrays
 
@@ -143,9 +175,15 @@ def test_pretrain_then_fine_tune_copies_the_encoder(tmp_data_dir, tmp_path):
     make_body_parts(tmp_path / "bp", n_images=24, size=64, seed=1)
     source = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, verbose=False)
     assert rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, verbose=False) == source  # reused
+    # a model trained on fewer images (or other data) is never mistaken for this one
+    fewer = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, max_items=12, verbose=False)
+    assert fewer != source and fewer.exists()
+    make_body_parts(tmp_path / "bp2", n_images=24, size=64, seed=2)
+    assert rt.pretrain(data=tmp_path / "bp2", arch="compact", size=32, epochs=1, verbose=False) not in (source, fewer)
     x, y, _ = blob_images(16)
     dls = rt.classification_dls(x, label=y, patient=range(16), windows="auto", size=32, device="cpu")
-    learn = rt.classifier(dls, arch="compact", pretrained=source)
+    learn = rt.classifier(dls, pretrained=source)  # arch="auto" takes the source model's architecture
+    assert learn.radnb.arch == "compact"
     ck = torch.load(source, weights_only=True)["state_dict"]
     own = learn.model.state_dict()
     for key in ("encoder.blocks.0.0.weight", "encoder.blocks.3.3.weight"):

@@ -20,6 +20,14 @@ cached under ``<radnb.config.data_dir()>/synthetic/<name>-v1/``):
     ~400 radiographs (chest or abdomen) of ~290 patients, 256 x 256 -- a
     "hello world" task and a pretraining source. ``labels.csv``: file,
     patient_id, label, sex, age, photometric.
+``"chest_xray_external"``
+    ~450 chest radiographs of 300 other patients (1-2 images each) from
+    *another hospital*: scanner ``"B"`` (more noise, another contrast curve,
+    blurrier, PixelSpacing 1.6 mm), patient ids ``CXB....``, labelled
+    ``normal`` or ``opacity``. A larger, related dataset: the default
+    pretraining source of :func:`radnb.pretrain` (it needs the same lung features
+    as the opacity task, unlike ``body_part``). Same ``labels.csv`` columns as
+    ``chest_xray``.
 ``"ct"``
     24 abdominal CT volumes (32 slices of 128 x 128, 0.7-1.0 mm pixels,
     2.5-5 mm slices), one folder per patient with one file per slice, stored
@@ -127,6 +135,8 @@ SAMPLE_SETS: dict[str, str] = {
     "~300 images of 120 patients, labels.csv",
     "body_part": "Radiographs of chest vs abdomen, ~400 images, labels.csv "
     "(hello-world task and pretraining source)",
+    "chest_xray_external": "Chest radiographs from another hospital (scanner B), normal vs opacity, "
+    "~450 images of 300 patients, labels.csv (larger related set: the pretraining source)",
     "ct": "24 abdominal CT volumes in HU (one folder per patient), liver+lesion masks (.npy), "
     "cases.csv with benign/malignant lesion labels",
 }
@@ -1044,6 +1054,8 @@ def make_ct_slices(out_dir: PathLike, n: int = 200, size: int = 512, seed: int =
 _BUILDERS: dict[str, Callable[[Path], object]] = {
     "chest_xray": lambda out: make_chest_xrays(out, n_patients=120, images_per_patient=(1, 4), seed=0),
     "body_part": lambda out: make_body_parts(out, n_images=400, seed=0),
+    "chest_xray_external": lambda out: make_chest_xrays(out, n_patients=300, images_per_patient=(1, 2),
+                                                        scanner="B", seed=11),
     "ct": lambda out: make_ct_volumes(out, n_patients=24, seed=0),
 }
 
@@ -1104,7 +1116,8 @@ def sample_data(name: str = "chest_xray", data_dir: Optional[PathLike] = None) -
     Parameters
     ----------
     name
-        One of :data:`SAMPLE_SETS`: ``"chest_xray"``, ``"body_part"`` or ``"ct"``.
+        One of :data:`SAMPLE_SETS`: ``"chest_xray"``, ``"body_part"``,
+        ``"chest_xray_external"`` or ``"ct"``.
     data_dir
         Root data folder; default :func:`radnb.config.data_dir` (env ``RADNB_DATA``).
 

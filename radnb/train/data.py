@@ -64,18 +64,19 @@ def _device_kind(device=None) -> str:
 def default_size(task: str = "classification", device=None) -> int:
     """Image side length radnb uses when ``size`` is not given.
 
-    On a CPU small images keep a training run to a minute or two (64 px for
-    classification, 96 px for segmentation); on a GPU the usual 224 / 256 px.
+    On a CPU smaller images keep a training run to a minute or two (128 px for
+    classification, with the compact CNN that :func:`radnb.classifier` picks on a
+    CPU; 96 px for segmentation); on a GPU the usual 224 / 256 px.
 
     Examples
     --------
     >>> default_size("classification", "cpu")
-    64
+    128
     """
     gpu = _device_kind(device) != "cpu"
     if task == "segmentation":
         return 256 if gpu else 96
-    return 224 if gpu else 64
+    return 224 if gpu else 128
 
 
 def default_bs(task: str = "classification", device=None) -> int:
@@ -160,6 +161,27 @@ def patient_split(df: pd.DataFrame, patient_col: str = "patient_id", valid_pct: 
 
 
 # ------------------------------------------------------------------ helpers
+def _splitter(train_idx, valid_idx):
+    """fastai splitter for fixed index lists; a test set (no training items) repeats the test items on the
+    training side because fastai sets its transforms up on a training item (training on it is refused:
+    :func:`radnb.classifier` checks ``dls.test_set``)."""
+    train = list(map(int, train_idx)) if len(train_idx) else list(map(int, valid_idx))
+    valid = list(map(int, valid_idx))
+    return lambda items: (train, valid)
+
+
+def _check_split(train_idx, valid_idx, valid_patients, what: str) -> None:
+    """Both sides need items, except a test set: ``valid_patients`` naming every patient (nothing to train on)."""
+    if len(valid_idx) == 0:
+        if valid_patients is not None:
+            raise InvalidArgumentError(
+                f"None of the valid_patients {list(valid_patients)[:5]} has {what} in this data; check the patient ids "
+                "(they are compared as text).")
+        raise InvalidArgumentError(f"The split left no {what} for validation; give more patients or raise valid_pct.")
+    if len(train_idx) == 0 and valid_patients is None:
+        raise InvalidArgumentError(f"The split left no {what} for training; give more patients or lower valid_pct.")
+
+
 def _find_column(df: pd.DataFrame, wanted: Optional[str], candidates: Sequence[str], what: str) -> Optional[str]:
     if wanted not in (None, "auto"):
         if wanted not in df.columns:
@@ -351,6 +373,8 @@ def classification_dls(
         (:func:`default_size`, :func:`default_bs`).
     valid_pct, seed, stratify, valid_patients
         The patient split; ``valid_patients`` fixes the validation patients.
+        Listing *every* patient makes a held-out **test set** (nothing to train
+        on) for :func:`radnb.evaluate`: ``evaluate(learn, test_dls)``.
     augment, flip
         Radiology-safe augmentation (:func:`~radnb.train.blocks.radiology_augmentations`);
         left-right flips only with ``flip=True``.
@@ -372,7 +396,9 @@ def classification_dls(
     -------
     fastai.data.core.DataLoaders
         With extra attributes ``preprocessing`` (:class:`~radnb.train.prep.Preprocessing`),
-        ``table`` (one row per image: item, label, patient, split) and ``load_errors``.
+        ``table`` (one row per image: item, label, patient, split), ``load_errors``
+        and ``test_set`` (True when every patient is in ``valid_patients``: for
+        evaluation only).
 
     Examples
     --------
@@ -383,7 +409,6 @@ def classification_dls(
     ['a', 'b']
     """
     from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
-    from fastai.data.transforms import IndexSplitter
 
     from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
 
@@ -448,9 +473,9 @@ def classification_dls(
         records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images")
 
     table, train_idx, valid_idx = _split_records(records, valid_pct, seed, stratify and not multilabel, valid_patients)
-    if len(valid_idx) == 0 or len(train_idx) == 0:
-        raise InvalidArgumentError("The split left no images on one side; give more patients or change valid_pct.")
-    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in train_idx], store)
+    _check_split(train_idx, valid_idx, valid_patients, "images")
+    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],
+                                 store)
 
     if multilabel:
         yblock = MultiCategoryBlock(encoded=True, vocab=vocab)
@@ -458,7 +483,7 @@ def classification_dls(
         yblock = CategoryBlock(vocab=sorted({r.label for r in records}, key=str))
     batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
     dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
-                       splitter=IndexSplitter(valid_idx), batch_tfms=batch_tfms)
+                       splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
     dls = dblock.dataloaders(records, bs=bs or default_bs("classification", dev), device=dev,
                              num_workers=num_workers, verbose=False)
     split = np.array(["train"] * len(records), dtype=object)
@@ -469,6 +494,7 @@ def classification_dls(
     dls.multilabel = multilabel
     dls.records = records
     dls.train_idx, dls.valid_idx = train_idx, valid_idx
+    dls.test_set = len(train_idx) == 0
     return dls
 
 
@@ -558,7 +584,6 @@ def segmentation_dls(
     ['background', 'class1']
     """
     from fastai.data.block import DataBlock
-    from fastai.data.transforms import IndexSplitter
 
     from .blocks import RadImageBlock, RadMaskBlock, normalize_tfm, radiology_augmentations
 
@@ -649,17 +674,17 @@ def segmentation_dls(
     records = [records[i] for i in used]
     train_idx = np.array([remap[i] for i in train_idx], dtype=int)
     valid_idx = np.array([remap[i] for i in valid_idx], dtype=int)
-    if len(valid_idx) == 0 or len(train_idx) == 0:
-        raise InvalidArgumentError("The split left no images on one side; give more patients or change valid_pct.")
+    _check_split(train_idx, valid_idx, valid_patients, "slices")
 
     codes = list(codes) if codes is not None else _codes_from(base, n_classes)
     if len(codes) < n_classes:
         raise InvalidArgumentError(f"The masks hold {n_classes} classes but codes names only {len(codes)}: {codes}.")
-    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in train_idx], store)
+    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],
+                                 store)
     batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
     dblock = DataBlock(blocks=(RadImageBlock(prep, store), RadMaskBlock(size, codes, store)),
                        get_x=attrgetter("item"), get_y=attrgetter("label"),
-                       splitter=IndexSplitter(valid_idx), batch_tfms=batch_tfms)
+                       splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
     dls = dblock.dataloaders(records, bs=bs or default_bs("segmentation", dev), device=dev,
                              num_workers=num_workers, verbose=False)
     split = np.array(["train"] * len(records), dtype=object)
@@ -673,4 +698,5 @@ def segmentation_dls(
     dls.records = records
     dls.train_idx, dls.valid_idx = train_idx, valid_idx
     dls.multilabel = False
+    dls.test_set = len(train_idx) == 0
     return dls

@@ -315,8 +315,11 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
         From :func:`radnb.classifier` / :func:`radnb.segmenter`, or :func:`radnb.load_model`.
     dls
         DataLoaders to take the validation cases from (default: the learner's).
-        For a held-out test set, build DataLoaders with ``valid_patients=`` listing
-        all its patients.
+        For a held-out test set, build DataLoaders from the test images with
+        ``valid_patients=`` listing all their patients, e.g.
+        ``classification_dls(test_folder, valid_patients=test_ids)``; the
+        model's own preprocessing (windows, size, normalisation) is used, not
+        the test DataLoaders'.
     threshold
         Decision threshold for the positive class (binary classifiers).
     n_bootstrap, seed

@@ -404,6 +404,8 @@ class _Accumulating:
     def _scores(self):
         import torch
 
+        if not self.probs:  # no batch seen (e.g. fastai's learn.summary()): no score, not a crash
+            return np.zeros(0, dtype=int), np.zeros(0)
         probs = torch.cat(self.probs).numpy()
         targs = torch.cat(self.targs).numpy()
         if probs.ndim == 1:
@@ -446,6 +448,8 @@ class _AUROC(_Accumulating):
     def value(self):
         import torch
 
+        if not self.probs:
+            return float("nan")
         if self.pos_class is None and not self.multilabel:  # multi-class: macro one-vs-rest
             probs = torch.cat(self.probs).numpy()
             targs = torch.cat(self.targs).numpy().astype(int)

@@ -1,11 +1,21 @@
 """Transfer learning that works offline: pretrain on a larger related task, then fine-tune.
 
 ImageNet weights need a download, which offline classrooms do not have.
-:func:`pretrain` trains a *source* model on radnb's synthetic body-part task
-(chest vs abdomen radiographs: plenty of images, learnable anatomy) and saves it;
+:func:`pretrain` trains a *source* model on a larger related task and saves it;
 ``radnb.classifier(dls, pretrained=path)`` then starts a *target* model from its
 encoder. Comparing that with ``pretrained=False`` on a small target set is the
 "pretrained vs. from scratch" lesson, runnable anywhere.
+
+Two synthetic source tasks ship with radnb, and they teach that *related sources
+transfer best*:
+
+* ``"chest_xray_external"`` (default): opacity vs normal on ~450 chest
+  radiographs from another hospital (another scanner, other patients), like a
+  public chest dataset. Its features are the target's (lung texture, airspace
+  shadowing); fine-tuning on a few dozen local images clearly beats training
+  from scratch (``benchmarks/train_tasks.py`` prints the margin).
+* ``"body_part"``: chest vs abdomen radiographs. Easy (the body outline gives it
+  away), so its features say little about the lungs; it transfers little.
 
 Examples
 --------
@@ -24,21 +34,41 @@ from typing import Any, Optional, Sequence, Union
 from ..errors import InvalidArgumentError
 
 PathLike = Union[str, Path]
-TASKS = {"body_part": "body_part", "chest_xray": "chest_xray"}
+TASKS = {"chest_xray_external": "chest_xray_external", "body_part": "body_part", "chest_xray": "chest_xray"}
 
 __all__ = ["pretrain", "pretrained_file"]
 
 
-def pretrained_file(task: str, arch: str, size: int, windows: Sequence[Any], epochs: Optional[int] = None) -> Path:
-    """Where :func:`pretrain` keeps a source model (under the data dir), named by its settings."""
+def pretrained_file(task: str, arch: str, size: int, windows: Sequence[Any], epochs: Optional[int] = None,
+                    **settings: Any) -> Path:
+    """Where :func:`pretrain` keeps a source model (under the data dir), named by its settings.
+
+    Every setting that changes the trained model (windows, epochs and the
+    ``settings`` given: learning rate, batch size, ``max_items``, seed, data)
+    goes into the name, so a model trained one way is never reused for another.
+    """
     from ..config import data_dir
 
-    tag = hashlib.blake2b(json.dumps([list(w) if isinstance(w, tuple) else w for w in windows] + [epochs]).encode(),
-                          digest_size=4).hexdigest()
+    key = [list(w) if isinstance(w, tuple) else w for w in windows] + [epochs]
+    if settings:
+        key.append({k: str(v) for k, v in sorted(settings.items())})
+    tag = hashlib.blake2b(json.dumps(key).encode(), digest_size=4).hexdigest()
     return data_dir() / "models" / f"pretrained-{task}-{arch}-{size}-{tag}.pth"
 
 
-def pretrain(task: str = "body_part", arch: str = "resnet18", *, data: Optional[PathLike] = None,
+def _data_key(data: Any) -> str:
+    """A stable name for user-supplied training data: the resolved path, or a hash of a table's content."""
+    if isinstance(data, (str, Path)):
+        return str(Path(data).resolve())
+    try:
+        import pandas as pd
+
+        return hashlib.blake2b(pd.util.hash_pandas_object(data, index=False).values.tobytes(), digest_size=8).hexdigest()
+    except Exception:  # arrays or other objects: never reuse a cached model for them
+        return f"object-{time.time_ns()}"
+
+
+def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Optional[PathLike] = None,
              windows: Any = "auto", size: Optional[int] = None, epochs: Optional[int] = None,
              lr: float = 3e-3, bs: Optional[int] = None, max_items: Optional[int] = None,
              path: Optional[PathLike] = None, force: bool = False, seed: int = 0, verbose: bool = True) -> Path:
@@ -47,10 +77,14 @@ def pretrain(task: str = "body_part", arch: str = "resnet18", *, data: Optional[
     Parameters
     ----------
     task
-        ``"body_part"`` (default; synthetic chest vs abdomen radiographs from
-        ``radnb.sample_data("body_part")``) or ``"chest_xray"``.
+        ``"chest_xray_external"`` (default: opacity vs normal on chest
+        radiographs from another hospital, ``radnb.sample_data("chest_xray_external")``;
+        a related source), ``"body_part"`` (chest vs abdomen radiographs; an
+        easy, less related source) or ``"chest_xray"``.
     arch
-        Encoder architecture; use the same one for the target model.
+        Encoder architecture (default ``"auto"``: the compact CNN on a CPU,
+        ResNet-18 on a GPU, as :func:`radnb.classifier` picks). The target model
+        built with ``pretrained=`` this file takes the same architecture.
     data
         Use another labelled folder / CSV instead of the sample set.
     windows, size
@@ -75,7 +109,7 @@ def pretrain(task: str = "body_part", arch: str = "resnet18", *, data: Optional[
     Examples
     --------
     >>> import radnb                                               # doctest: +SKIP
-    >>> source = radnb.pretrain("body_part", epochs=3)             # doctest: +SKIP
+    >>> source = radnb.pretrain(epochs=3)                          # doctest: +SKIP
     >>> learn = radnb.classifier(dls_small, pretrained=source)     # doctest: +SKIP
     >>> learn.fine_tune(5)                                         # doctest: +SKIP
     """
@@ -83,6 +117,7 @@ def pretrain(task: str = "body_part", arch: str = "resnet18", *, data: Optional[
     from .inference import save_model
     from .learners import classifier
 
+    user_data = data
     if data is None:
         if task not in TASKS:
             raise InvalidArgumentError(f"Unknown pretraining task {task!r}; use one of {list(TASKS)} or pass data=.")
@@ -95,7 +130,14 @@ def pretrain(task: str = "body_part", arch: str = "resnet18", *, data: Optional[
 
     info = setup_device()
     epochs = epochs or (4 if info.kind == "cpu" else 8)
-    target = Path(path) if path is not None else pretrained_file(task, arch, size, win, epochs)
+    if arch == "auto":
+        from .learners import default_classifier_arch
+
+        arch = default_classifier_arch(info.kind)
+    settings = {"lr": lr, "bs": bs, "max_items": max_items, "seed": seed}
+    if user_data is not None:
+        settings["data"] = _data_key(user_data)
+    target = Path(path) if path is not None else pretrained_file(task, arch, size, win, epochs, **settings)
     if target.exists() and not force:
         if verbose:
             print(f"Using the pretrained {arch} already saved at {target} (force=True retrains).")
