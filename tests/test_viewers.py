@@ -123,6 +123,124 @@ def test_window_math_matches_radnb_dicom():
     assert display.window_to_uint8(np.array([-1000.0, 1000.0]), 40, 400, invert=True).tolist() == [255, 0]
 
 
+def _grey_spread(grey: np.ndarray) -> float:
+    """5th-95th percentile span of grey levels: about 230 for a well-contrasted image, 0 for a blank one."""
+    lo, hi = np.percentile(np.asarray(grey, dtype=float), [5, 95])
+    return float(hi - lo)
+
+
+def _well_contrasted(grey: np.ndarray) -> bool:
+    """A wide grey span in many shades (a width-1 LINEAR window on [0, 1] data gives two levels)."""
+    return _grey_spread(grey) > 150 and len(np.unique(grey)) > 100
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_unit_range_ramp_fills_the_grey_scale_with_linear_exact():
+    ramp = np.linspace(0.0, 1.0, 256)
+    assert display.voi_function_for(ramp) == "LINEAR_EXACT"
+    # LINEAR_EXACT (PS3.3 C.11.2.1.3.2): y = (x - c) / w + 0.5, so c 0.5, w 1 maps [0, 1] onto 0..255 one to one
+    assert display.window_to_uint8(ramp, 0.5, 1.0, function="LINEAR_EXACT").tolist() == list(range(256))
+    assert display.window_to_uint8(ramp, 0.5, 1.0, invert=True, function="LINEAR_EXACT").tolist() == list(range(255, -1, -1))
+    x = np.random.default_rng(0).uniform(-2, 3, 5000)
+    expected = np.clip((x - 0.3) / 0.07 + 0.5, 0, 1)
+    assert np.allclose(display.linear_exact_voi(x, 0.3, 0.07), expected, atol=1e-12)
+    # the percentile window of a [0, 1] image is about 1 wide, not clamped to 1 (which washed it out)
+    center, width = display.percentile_window(np.linspace(0.0, 1.0, 101))
+    assert (center, width) == pytest.approx((0.5, 0.98))
+    img = np.add.outer(np.linspace(0, 1, 64), np.linspace(0, 1, 64)).astype(np.float32) / 2
+    v = radnb.show(img)
+    assert v.voi_function == "LINEAR_EXACT" and v._voi_function == "LINEAR_EXACT" and v.window < 1
+    grey = display.window_to_uint8(v.slice_array(), v.level, v.window, function=v.voi_function)
+    assert grey.min() == 0 and grey.max() == 255 and _grey_spread(grey) > 200
+    # the same image through DICOM LINEAR with the old width-1 clamp is the washed-out picture
+    assert _grey_spread(display.window_to_uint8(img, 0.5, 1.0)) < 10
+    # window/level drags move by ~1/256 of the range per pixel and readouts show 3 decimals
+    assert v.wl_step == pytest.approx(v.window / 256) and v._wl_scale["digits"] == 3
+    assert v._wl_scale["min_width"] == pytest.approx(v.window / 1000)
+    v.window = 0.25  # below 1 is fine for fractional data
+    assert v.window == 0.25
+    with pytest.raises(InvalidArgumentError, match="greater than 0"):
+        v.window = 0
+    pic = _png_pixels(radnb.show(img, static=True).png)
+    assert _grey_spread(pic[..., 0][pic[..., 0] > 0]) > 150
+
+
+def test_whole_number_data_keeps_dicom_linear_exactly(ct_case):
+    v = radnb.show(ct_case["series"])
+    assert v.voi_function == "LINEAR" and v._wl_scale == {"step": 4.0, "min_width": 1.0, "digits": 1}
+    hu = v.slice_array()
+    lo = display.window_to_uint8(hu, 50.0, 400.0)
+    by_hand = np.floor(np.clip((hu.astype(float) - 49.5) / 399.0 + 0.5, 0, 1) * 255 + 0.5)
+    assert np.array_equal(lo, by_hand)  # default is LINEAR: CT presets paint as before
+    with pytest.raises(InvalidArgumentError, match="at least 1"):
+        v.window = 0.5
+    # a float32 array of whole HU is whole-number data too: LINEAR, not decided by dtype
+    assert radnb.show(ct_case["series"].array.astype(np.float32), modality="CT").voi_function == "LINEAR"
+    # for wide windows the two functions differ by at most 255 / (w - 1) grey levels
+    x = np.arange(-1200.0, 1300.0)
+    diff = np.abs(display.window_to_uint8(x, 40, 400).astype(int)
+                  - display.window_to_uint8(x, 40, 400, function="LINEAR_EXACT").astype(int))
+    assert diff.max() <= 1
+    # a downsampled CT (fractional block means) keeps the LINEAR function of its presets
+    small = radnb.show(ct_case["series"], budget_bytes=SHAPE[0] * SHAPE[1] * SHAPE[2])
+    assert small.downsample > 1 and small._layers[0]["dtype"] == "float32" and small.voi_function == "LINEAR"
+    # a mostly-zero binary image: the collapsed percentile window falls back to the full range
+    m = np.zeros((64, 64))
+    m[:4, :4] = 1
+    vm = radnb.show(m)
+    assert (vm.level, vm.window) == (0.5, 1.0)
+    assert display.window_to_uint8(m, vm.level, vm.window).tolist() == (m * 255).astype(np.uint8).tolist()
+    with pytest.raises(InvalidArgumentError, match="VOI function"):
+        display.window_to_uint8(m, 0.5, 1.0, function="SIGMOID")
+
+
+def test_windowed_images_gallery_compare_and_overlays_have_full_contrast(ct_case):
+    lung = radnb.window(ct_case["series"], preset="lung")[SHAPE[0] // 2]  # float32 in [0, 1]
+    assert lung.min() >= 0 and lung.max() <= 1
+    heat = np.zeros(lung.shape, np.float32)
+    heat[10:30, 10:30] = 1.0
+    mask = (ct_case["mask"][SHAPE[0] // 2] >= 1).astype(np.uint8)
+    c = radnb.compare(lung, mask, heatmap=heat)
+    assert c.voi_function == "LINEAR_EXACT" and c.window < 1
+    base = display.window_to_uint8(c.slice_array(), c.level, c.window, function=c.voi_function)
+    assert _well_contrasted(base)
+    pic = _png_pixels(c._repr_mimebundle_()[0]["image/png"])  # the Pillow fallback: image | truth | heat map
+    first_panel = pic[:, : pic.shape[1] // 3 - 4, 0]
+    assert _grey_spread(first_panel) > 150
+    v = radnb.show(lung, labels=mask, heatmap=heat)
+    assert v.voi_function == "LINEAR_EXACT" and _grey_spread(_png_pixels(v.to_png())[..., 1]) > 100
+    g = radnb.gallery(np.stack([lung, lung * 0.5, lung * 0.1 + 0.3]))
+    thumbs = np.frombuffer(g._thumbs, np.uint8).reshape(3, *lung.shape)
+    for thumb in thumbs:  # each tile spreads its own range over the grey scale
+        assert _well_contrasted(thumb)
+
+
+def test_show_gradcam_and_show_top_losses_images_have_full_contrast():
+    pytest.importorskip("fastai")
+    import radnb.train as rt
+    from radnb.train.interpret import show_gradcam, show_top_losses
+
+    rng = np.random.default_rng(0)
+    rows = np.linspace(-400, 400, 32)
+    x = (rows[None, :, None] + rng.normal(0, 60, (8, 32, 32))).astype(np.float32)  # a gradient + noise
+    learn = rt.classifier(rt.classification_dls(x, label=[0, 1] * 4, patient=range(8), windows="auto", size=32),
+                          arch="compact")
+    v = show_gradcam(learn, x[0])
+    assert isinstance(v, SliceViewer) and v.voi_function == "LINEAR_EXACT"
+    assert _well_contrasted(display.window_to_uint8(v.slice_array(), v.level, v.window, function=v.voi_function))
+    g = show_top_losses(learn, k=2, with_gradcam=False)
+    tiles = np.frombuffer(g._thumbs, np.uint8)
+    for t in g._tiles:
+        assert _well_contrasted(tiles[t["offset"]: t["offset"] + t["rows"] * t["cols"]])
+
+
 # ----- pixel transfer ------------------------------------------------------------------------
 def test_chunks_carry_every_slice_once_current_first(ct_case):
     v = radnb.show(ct_case["series"], labels=ct_case["mask"])

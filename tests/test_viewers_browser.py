@@ -54,6 +54,12 @@ print("READY", ct.array.shape)
         "mpr": 'm = radnb.show(ct, views="mpr")\nm',
         "gallery": 'g = radnb.gallery(ct.array[::4], labels=["a", "b"] * 3, predictions=["a"] * 6, probabilities=[0.9] * 6)\ng',
         "gallery_sel": 'print("SEL", g.selected)',
+        # (before "ext": viewers must sit in the page in the order they are created)
+        # a windowed image: float32 in [0, 1] (fractional values -> LINEAR_EXACT), with overlays
+        "float": (f"z = {SHAPE[0] // 2}\nunit = radnb.window(ct, preset='lung')[z]\n"
+                  "f = radnb.compare(unit, liver[z], heatmap=heat[z])\nf"),
+        "state_f": 'state(f)\nprint("VOI", f.voi_function)',
+        "float_gallery": "fg = radnb.gallery(np.stack([unit, 0.2 * unit + 0.4, unit ** 2]))\nfg",
         "ext": '%load_ext radnb\nds = pydicom.dcmread(sorted((DATA / cases.series[0]).glob("*.dcm"))[0])\nds',
         "magic": "%radnb",
     }
@@ -404,6 +410,102 @@ def test_gallery_click_opens_large(lab, data):
     assert lab["nb"].run_and_read(lab["idx"]("gallery_sel"), "SEL") == "2"
     page.locator(".radnb-gallery").first.scroll_into_view_if_needed()
     page.screenshot(path=str(lab["artifacts"] / "viewer-lab-gallery.png"))
+
+
+def _unit_image(data) -> np.ndarray:
+    """The [0, 1] image of the "float" cell, computed here the same way."""
+    import radnb
+
+    return radnb.window(data["ct"], preset="lung")[SHAPE[0] // 2]
+
+
+def _panel_pixels(page, k: int, panel: int = 0):
+    """(base, shown): the grey levels painted for the image (rows, cols) and the red channel of the
+    image's rectangle on the on-screen canvas (scaled to the screen, overlays included)."""
+    base, shown = page.evaluate(
+        "([k, p]) => { const v = window.__radnbViewers[k]; const q = v.panels[p];"
+        " const b = q.baseCtx.getImageData(0, 0, q.base.width, q.base.height);"
+        " const xf = q.xf; const d = window.devicePixelRatio || 1;"
+        " const x0 = Math.ceil(xf.ox * d), y0 = Math.ceil(xf.oy * d);"
+        " const w = Math.floor(xf.cols * xf.cmm * xf.s * d) - 1, h = Math.floor(xf.rows * xf.rmm * xf.s * d) - 1;"
+        " const s = q.ctx.getImageData(x0, y0, w, h);"
+        " const red = (img) => Array.from(img.data.filter((_, i) => i % 4 === 0));"
+        " return [[b.height, b.width, red(b)], [s.height, s.width, red(s)]]; }",
+        [k, panel],
+    )
+    return tuple(np.asarray(grey, dtype=np.uint8).reshape(rows, cols) for rows, cols, grey in (base, shown))
+
+
+def _spread(grey: np.ndarray) -> float:
+    lo, hi = np.percentile(grey.astype(float), [5, 95])
+    return float(hi - lo)
+
+
+def test_float_unit_image_paints_full_contrast_like_python(lab, data):
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("float"))
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    page.wait_for_timeout(100)
+    st = _state(lab, "state_f")
+    assert "VOI LINEAR_EXACT" in lab["nb"].output_text(lab["idx"]("state_f"))
+    unit = _unit_image(data)
+    assert unit.dtype == np.float32 and 0 <= unit.min() and unit.max() <= 1 and st["window"] < 1
+    base, shown = _panel_pixels(page, k)
+    expected = window_to_uint8(unit, st["level"], st["window"], function="LINEAR_EXACT")
+    assert np.array_equal(base, expected)  # every pixel exactly as the Python reference
+    assert _spread(base) > 150 and _spread(shown) > 150  # full contrast, also on the screen
+    assert len(np.unique(base)) > 100  # grey shades, not the two levels of a width-1 LINEAR threshold
+    readout = page.evaluate("(k) => window.__radnbViewers[k].panels[0].zinfo.textContent", k)
+    assert readout == f"W {st['window']:.3f} L {st['level']:.3f}"
+    viewer = page.locator(".radnb-viewer").nth(k)
+    viewer.scroll_into_view_if_needed()
+    viewer.screenshot(path=str(lab["artifacts"] / "viewer-lab-float-unit.png"))
+
+    # a window/level drag moves by 1/256 of the image's range per pixel, not by whole units
+    box = _canvas_box(page, k)
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 - 60, y0 + 20, steps=6)
+    page.mouse.up()
+    after = _state(lab, "state_f")
+    per_px = st["window"] / 256
+    assert after["window"] == pytest.approx(st["window"] - 60 * per_px, rel=1e-9)
+    assert after["level"] == pytest.approx(st["level"] + 20 * per_px, rel=1e-9)
+    assert 0 < after["window"] < st["window"] and after["preset"] == ""
+    base, _ = _panel_pixels(page, k)
+    assert np.array_equal(base, window_to_uint8(unit, after["level"], after["window"], function="LINEAR_EXACT"))
+    status = page.evaluate("(k) => window.__radnbViewers[k].panels[0].canvas.closest('.radnb-viewer')"
+                           ".querySelector('.radnb-status').textContent", k)
+    assert f"W {after['window']:.3f} L {after['level']:.3f}" in status
+    # hovering reads out the value with matching decimals
+    r, c = 64, 50
+    x, y = _screen_of(page, k, r, c)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(100)
+    hover = page.evaluate("(k) => window.__radnbViewers[k].panels[0].canvas.closest('.radnb-viewer').dataset.hover", k)
+    assert f"[{c}, {r}, 0] = {float(unit[r, c]):.3f}" in hover, hover
+    viewer.screenshot(path=str(lab["artifacts"] / "viewer-lab-float-unit-dragged.png"))
+
+
+def test_float_gallery_tiles_have_full_contrast(lab, data):
+    page = lab["page"]
+    n = page.locator(".radnb-gallery").count()
+    lab["nb"].run_cell(lab["idx"]("float_gallery"))
+    page.wait_for_function("(n) => document.querySelectorAll('.radnb-gallery').length > n", arg=n, timeout=30_000)
+    gallery = page.locator(".radnb-gallery").last
+    gallery.locator(".radnb-tile").nth(2).wait_for(timeout=30_000)
+    tiles = page.evaluate(
+        "() => [...[...document.querySelectorAll('.radnb-gallery')].pop().querySelectorAll('.radnb-tile canvas')].map((c) =>"
+        " Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0)))"
+    )
+    assert len(tiles) == 3
+    for grey in tiles:  # each tile spreads its own (small) range over the grey scale, in many shades
+        assert _spread(np.asarray(grey)) > 150 and len(np.unique(grey)) > 100
+    gallery.scroll_into_view_if_needed()
+    gallery.screenshot(path=str(lab["artifacts"] / "viewer-lab-float-gallery.png"))
 
 
 def test_extension_shows_dataset_with_phi_hidden(lab, data):

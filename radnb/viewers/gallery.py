@@ -1,7 +1,8 @@
 """A grid of many 2D images with captions; click one to see it large (:func:`radnb.gallery`).
 
 Each image is windowed in Python (its own header window, or a percentile
-window) and sent as uint8 thumbnails in one binary buffer; the full-resolution
+window; fractional data such as [0, 1] arrays with DICOM's LINEAR_EXACT function,
+see :mod:`radnb.viewers.display`) and sent as uint8 thumbnails in one binary buffer; the full-resolution
 image is sent only when it is clicked.
 
 Examples
@@ -38,8 +39,9 @@ def _windowed(item: Any, preset: Optional[str]) -> np.ndarray:
     arr = vol.array[0]
     if vol.is_color:
         return np.ascontiguousarray(arr.astype(np.uint8))
-    center, width, _ = display.initial_window(arr, vol.modality, vol.header_window, preset)
-    return window_to_uint8(arr, center, width, vol.invert)
+    function = display.voi_function_for(arr)  # LINEAR_EXACT for fractional data, e.g. [0, 1] images
+    center, width, _ = display.initial_window(arr, vol.modality, vol.header_window, preset, function=function)
+    return window_to_uint8(arr, center, width, vol.invert, function=function)
 
 
 def _thumbnail(img: np.ndarray, size: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
         if plane.ndim == 3:
             ax.imshow(plane, extent=extent, interpolation="nearest")
         else:
-            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert)
+            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert, viewer.voi_function)
             ax.imshow(grey, cmap="gray", vmin=0, vmax=255, extent=extent, interpolation="nearest")
         for layer_id in panel.get("layers", []):
             layer = viewer._layer_objs[layer_id]
@@ -169,7 +169,7 @@ def render_viewer_png_fast(viewer: "SliceViewer", panel_height: int = 360) -> by
         if plane.ndim == 3:
             rgb = plane.astype(np.float32)
         else:
-            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert).astype(np.float32)
+            grey = window_to_uint8(plane, viewer.level, viewer.window, viewer.invert, viewer.voi_function).astype(np.float32)
             rgb = np.repeat(grey[..., None], 3, axis=-1)
         for layer_id in panel.get("layers", []):
             layer = viewer._layer_objs[layer_id]

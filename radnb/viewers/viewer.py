@@ -5,6 +5,11 @@ browser (``static/viewer.js``, plain ES module, no build step) windows the
 pixels with a lookup table on a Canvas2D, so scrolling and window/level never
 wait for the kernel.
 
+Windowing uses DICOM's ``LINEAR`` VOI function for images of whole numbers (CT
+in HU, radiographs) and ``LINEAR_EXACT`` for images with fractional values (e.g.
+normalised or already windowed [0, 1] arrays); see :mod:`radnb.viewers.display`.
+The window/level drag step and the readouts scale with the image's value range.
+
 Pixel data travels once, as binary buffers (int16 where the values are whole
 numbers that fit, else float32; label maps and heat maps as uint8), in chunks
 of about 8 MiB, the chunk holding the slice on screen first. Volumes larger than
@@ -105,6 +110,10 @@ class SliceViewer(anywidget.AnyWidget):
     ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``, ``show_phi``.
     The browser sends its state back when an interaction settles (mouse released,
     wheel stopped), not on every mouse move.
+
+    ``voi_function`` (read only) is ``"LINEAR"`` for images of whole numbers and
+    ``"LINEAR_EXACT"`` for images with fractional values; pass it to
+    :func:`radnb.viewers.display.window_to_uint8` to predict the grey levels on screen.
     """
 
     _esm = STATIC_DIR / "viewer.js"
@@ -124,6 +133,8 @@ class SliceViewer(anywidget.AnyWidget):
     _header = t.List(t.Dict()).tag(sync=True)
     _data_id = t.Unicode("").tag(sync=True)
     _height = t.Int(512).tag(sync=True)
+    _voi_function = t.Unicode("LINEAR").tag(sync=True)
+    _wl_scale = t.Dict().tag(sync=True)
 
     position = t.List(t.Int(), minlen=3, maxlen=3).tag(sync=True)
     view = t.Enum(VIEWS, default_value="axial").tag(sync=True)
@@ -169,6 +180,12 @@ class SliceViewer(anywidget.AnyWidget):
             data = np.ascontiguousarray(image.astype(np.uint8))
         else:
             data = _transfer_dtype(image)
+        # decided on the full-resolution image (int16 transfer already proved whole numbers),
+        # so downsampled block means of a CT keep the LINEAR function of its presets
+        if volume.is_color or data.dtype.kind in "iu":
+            self._voi = "LINEAR"
+        else:
+            self._voi = display.voi_function_for(image)
         total_per_voxel = data.itemsize * (3 if data.ndim == 4 else 1) + sum(1 for _ in overlays)
         factor = _budget_factor(volume.shape[:3], total_per_voxel, budget_bytes)
         if factor > 1:
@@ -190,7 +207,9 @@ class SliceViewer(anywidget.AnyWidget):
         if volume.is_color:
             center, width, chosen = 127.5, 256.0, ""
         else:
-            center, width, chosen = display.initial_window(image, volume.modality, volume.header_window, preset)
+            center, width, chosen = display.initial_window(
+                image, volume.modality, volume.header_window, preset, function=self.voi_function
+            )
         if window is not None or level is not None:
             if window is None or level is None:
                 raise InvalidArgumentError("Give both window= (width) and level= (center), or a preset=.")
@@ -202,11 +221,16 @@ class SliceViewer(anywidget.AnyWidget):
         )
         if volume.header_window is not None and not volume.is_color:
             c, w = volume.header_window
-            if w is not None and w >= 1:
-                preset_list.append({"name": "header", "center": float(c), "width": float(w)})
+            try:
+                preset_list.append({"name": "header", "center": float(c), "width": self._check_width(w)})
+            except (InvalidArgumentError, TypeError):
+                pass  # an unusable header window is simply not offered
+        auto_width = 256.0
         if not volume.is_color:
-            c, w = display.percentile_window(data)
+            c, w = display.percentile_window(data, function=self.voi_function)
             preset_list.append({"name": "auto", "center": c, "width": w})
+            auto_width = w
+        wl_scale = display.window_controls(self.voi_function, volume.units if not volume.is_color else "", auto_width)
         z, h, w_ = self.display_shape
         super().__init__(
             _layers=[layer.describe() for layer in self._layer_objs],
@@ -223,6 +247,8 @@ class SliceViewer(anywidget.AnyWidget):
             _header=header_rows(volume.meta),
             _data_id=uuid.uuid4().hex,
             _height=int(height),
+            _voi_function=self.voi_function,
+            _wl_scale=wl_scale,
             position=[z // 2, h // 2, w_ // 2],
             view=view,
             window=width,
@@ -235,15 +261,12 @@ class SliceViewer(anywidget.AnyWidget):
         self.on_msg(self._on_custom_msg)
 
     # ----- state -----------------------------------------------------------------
-    @staticmethod
-    def _check_width(width: float) -> None:
-        if not np.isfinite(width) or width < 1:
-            raise InvalidArgumentError(f"Window width must be at least 1 (got {width}).")
+    def _check_width(self, width: float) -> float:
+        return display.check_width(width, self.voi_function)
 
     @t.validate("window")
     def _valid_window(self, proposal):
-        self._check_width(proposal["value"])
-        return float(proposal["value"])
+        return self._check_width(proposal["value"])
 
     @t.validate("opacity")
     def _valid_opacity(self, proposal):
@@ -311,6 +334,16 @@ class SliceViewer(anywidget.AnyWidget):
     @property
     def n_slices(self) -> int:
         return int(self.display_shape[self.axis])
+
+    @property
+    def voi_function(self) -> str:
+        """``"LINEAR"`` (images of whole numbers) or ``"LINEAR_EXACT"`` (fractional values), fixed at creation."""
+        return self._voi
+
+    @property
+    def wl_step(self) -> float:
+        """Window/level change per screen pixel of a left-drag (scales with the image's value range)."""
+        return float(self._wl_scale["step"])
 
     @property
     def presets(self) -> List[str]:

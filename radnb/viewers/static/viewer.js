@@ -26,15 +26,17 @@ function sameArray(a, b) {
   return true;
 }
 
-// DICOM PS3.3 C.11.2.1.2.1 linear VOI, scaled to 0..255 as Python's window_to_uint8.
-function voiGrey(x, center, width) {
+// DICOM PS3.3 VOI functions scaled to 0..255 with the same operations as Python's
+// display.window_to_uint8, so both give the same grey levels. Python picks the function
+// (_voi_function): LINEAR (C.11.2.1.2.1, needs width >= 1) for images of whole numbers,
+// LINEAR_EXACT (C.11.2.1.3.2, any width > 0) for images with fractional values.
+function voiGrey(x, center, width, exact) {
   let y;
-  if (width <= 1) y = x > center - 0.5 ? 1 : 0;
-  else {
-    y = (x - (center - 0.5)) / (width - 1) + 0.5;
-    if (y < 0) y = 0;
-    else if (y > 1) y = 1;
-  }
+  if (exact) y = (x - center) / width + 0.5;
+  else if (width <= 1) return x > center - 0.5 ? 255 : 0;
+  else y = (x - (center - 0.5)) / (width - 1) + 0.5;
+  if (y < 0) y = 0;
+  else if (y > 1) y = 1;
   return Math.floor(y * 255 + 0.5);
 }
 
@@ -60,6 +62,13 @@ function h(tag, attrs = {}, children = []) {
 function fmt(v, digits = 1) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
   return Math.abs(v) >= 1000 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(digits);
+}
+
+// window, level and pixel values: a fixed number of decimals for small-range data
+// (steady while dragging: "W 0.980 L 0.500"), else as fmt
+function fmtData(v, digits) {
+  if (digits > 1 && typeof v === "number" && Number.isFinite(v)) return v.toFixed(digits);
+  return fmt(v);
 }
 
 function roiStats(plane, rows, cols, p0, p1, kind, sp) {
@@ -105,6 +114,10 @@ function render({ model, el }) {
   const panelsSpec = model.get("_panels");
   const units = model.get("_units");
   const superiorFirst = model.get("_superior_first");
+  const voiExact = model.get("_voi_function") === "LINEAR_EXACT";
+  const wlScale = model.get("_wl_scale") || {};
+  const minWidth = wlScale.min_width || 1;
+  const digits = wlScale.digits || 1;
   const rid = Math.random().toString(36).slice(2);
   const voxels = Z * H * W;
   const sliceVoxels = H * W;
@@ -282,13 +295,13 @@ function render({ model, el }) {
     if (dtype0 === "int16") {
       lut = lut || new Uint32Array(65536);
       for (let v = -32768; v < 32768; v++) {
-        const g = voiGrey(v, st.level, st.window);
+        const g = voiGrey(v, st.level, st.window, voiExact);
         lut[v + 32768] = GREY_RGBA[st.invert ? 255 - g : g];
       }
     } else if (dtype0 === "uint8") {
       lut = new Uint32Array(256);
       for (let v = 0; v < 256; v++) {
-        const g = voiGrey(v, st.level, st.window);
+        const g = voiGrey(v, st.level, st.window, voiExact);
         lut[v] = GREY_RGBA[st.invert ? 255 - g : g];
       }
     }
@@ -313,12 +326,10 @@ function render({ model, el }) {
     } else if (dtype0 === "rgb8") {
       for (let i = 0, k = 0; i < n; i++, k += 3) out[i] = rgbaWord(plane[k], plane[k + 1], plane[k + 2]);
     } else {
+      // float32 data: no lookup table; per pixel, exactly as window_to_uint8 computes it
       const c = st.level, w = st.window, inv = st.invert;
-      const lo = c - 0.5, scale = w > 1 ? 1 / (w - 1) : 0;
       for (let i = 0; i < n; i++) {
-        let y = w > 1 ? (plane[i] - lo) * scale + 0.5 : plane[i] > lo ? 1 : 0;
-        y = y < 0 ? 0 : y > 1 ? 1 : y;
-        const g = Math.floor(y * 255 + 0.5);
+        const g = voiGrey(plane[i], c, w, voiExact);
         out[i] = GREY_RGBA[inv ? 255 - g : g];
       }
     }
@@ -432,7 +443,7 @@ function render({ model, el }) {
     const n = shape[axis];
     p.title.textContent = p.spec.title || "";
     p.info.textContent = `${view[0].toUpperCase() + view.slice(1)} ${index + 1}/${n}` + (ready ? "" : " · loading…");
-    p.zinfo.textContent = `W ${fmt(st.window)} L ${fmt(st.level)}${st.invert ? " inv" : ""}`;
+    p.zinfo.textContent = `W ${fmtData(st.window, digits)} L ${fmtData(st.level, digits)}${st.invert ? " inv" : ""}`;
   }
 
   function drawReferenceLines(p, view, xf) {
@@ -454,7 +465,7 @@ function render({ model, el }) {
   function measurementText(m) {
     if (m.kind === "length") return `${m.value.length_mm.toFixed(1)} mm`;
     const u = units ? " " + units : "";
-    return `mean ${fmt(m.value.mean)}${u} SD ${fmt(m.value.sd)}${u} · ${m.value.area_mm2.toFixed(1)} mm²`;
+    return `mean ${fmtData(m.value.mean, digits)}${u} SD ${fmtData(m.value.sd, digits)}${u} · ${m.value.area_mm2.toFixed(1)} mm²`;
   }
 
   function drawMeasurements(p, view, index, xf) {
@@ -484,7 +495,7 @@ function render({ model, el }) {
     if (document.activeElement !== sliceInput) sliceInput.value = String(st.position[axis] + 1);
     sliceRow.hidden = shape[axis] < 2;
     const parts = [`${view[0].toUpperCase() + view.slice(1)} ${st.position[axis] + 1}/${shape[axis]}`,
-      `W ${fmt(st.window)} L ${fmt(st.level)}${st.preset ? " (" + st.preset.replace("_", " ") + ")" : ""}`,
+      `W ${fmtData(st.window, digits)} L ${fmtData(st.level, digits)}${st.preset ? " (" + st.preset.replace("_", " ") + ")" : ""}`,
       `zoom ${Math.round(st.zoom * 100)}%`];
     if (st.invert) parts.push("inverted");
     if (hover) parts.push(hover);
@@ -618,11 +629,9 @@ function render({ model, el }) {
   // ---------- mouse ----------
   let dragging = null;
   let wheelAccum = 0;
-  const range = (() => {
-    const ps = presets.find((p) => p.name === "auto");
-    return ps ? Math.max(ps.width, 1) : 1024;
-  })();
-  const wlSensitivity = units === "HU" ? 4 : Math.max(range / 256, 1e-3);
+  // window/level change per screen pixel of drag, from Python (display.window_controls): 4 HU for
+  // CT, else 1/256 of the image's percentile range (about 0.004 on a [0, 1] image)
+  const wlSensitivity = wlScale.step || 1;
 
   function panelOf(target) {
     return panels.find((p) => p.canvas === target);
@@ -660,7 +669,7 @@ function render({ model, el }) {
     const dx = x - d.x0, dy = y - d.y0;
     if (Math.abs(dx) + Math.abs(dy) > 2) d.moved = true;
     if (d.mode === "wl") {
-      st.window = Math.max(1, d.window + dx * wlSensitivity);
+      st.window = Math.max(minWidth, d.window + dx * wlSensitivity);
       st.level = d.level + dy * wlSensitivity;
       st.preset = "";
     } else if (d.mode === "zoom") {
@@ -722,7 +731,7 @@ function render({ model, el }) {
     let value;
     if (!loaded[vox[0]]) value = "loading";
     else if (layers[0].dtype === "rgb8") value = `RGB ${vols[0][3 * i]},${vols[0][3 * i + 1]},${vols[0][3 * i + 2]}`;
-    else value = `${fmt(vols[0][i])}${units ? " " + units : ""}`;
+    else value = `${fmtData(vols[0][i], digits)}${units ? " " + units : ""}`;
     const mm = [vox[2] * spacing[2], vox[1] * spacing[1], vox[0] * spacing[0]].map((v) => v.toFixed(1));
     const extras = [];
     for (const li of p.spec.layers) {
