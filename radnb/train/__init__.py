@@ -5,7 +5,7 @@ The few-lines path for a resident::
     import radnb
     dls = radnb.classification_dls(radnb.sample_data("chest_xray"), windows="auto")
     learn = radnb.classifier(dls)   # a compact CNN on a CPU, ResNet-18 on a GPU
-    learn.fit_one_cycle(12)         # the learner's default rate (learn.lr) suits its architecture
+    learn.fit_one_cycle(20)         # the learner's default rate (learn.lr) suits its architecture
     report = radnb.evaluate(learn)
 
 Everything returned is ordinary fastai (``DataLoaders``, ``Learner``), so a
