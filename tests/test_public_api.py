@@ -11,11 +11,17 @@ import pytest
 
 import radnb
 
-# modules whose docstring examples run as tests (they need no network, GPU or widgets)
+# modules whose docstring examples run as tests (no network or GPU; widgets are built, not displayed)
 DOCTEST_MODULES = [
     "radnb.errors", "radnb.config", "radnb.system", "radnb.cli",
     "radnb.dicom", "radnb.dicom.read", "radnb.dicom.series", "radnb.dicom.window", "radnb.dicom.deid",
     "radnb.dicom.image",
+    "radnb.data.synthetic", "radnb.data.fetch", "radnb.data.datasets", "radnb.data.weights", "radnb.data.patches",
+    "radnb.train", "radnb.train.blocks", "radnb.train.cache", "radnb.train.data", "radnb.train.evaluate",
+    "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",
+    "radnb.train.prep", "radnb.train.transfer",
+    "radnb.viewers.display", "radnb.viewers.volume", "radnb.viewers.gallery", "radnb.viewers.header",
+    "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer",
 ]
 
 
