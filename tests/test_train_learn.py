@@ -301,3 +301,47 @@ def test_local_weights_file_and_bad_file(blob_dls, tmp_path):
     (tmp_path / "junk.pth").write_text("nope")
     with pytest.raises(rt.learners.PretrainedWeightsError, match="junk.pth"):
         rt.classifier(blob_dls, arch="resnet18", pretrained=tmp_path / "junk.pth")
+
+
+def test_multilabel_classifier_trains_and_reports_per_label_auroc(tmp_data_dir, tmp_path):
+    """Two findings per image (a bright blob, a dark band), from a table of PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(48):
+        img = rng.normal(100, 12, (32, 32))
+        blob, band = bool(i % 2), bool((i // 2) % 2)
+        if blob:
+            cy, cx = rng.integers(8, 24, 2)
+            img[cy - 3:cy + 3, cx - 3:cx + 3] += 120
+        if band:
+            img[rng.integers(4, 24):, :][:6] -= 80
+        name = f"img{i:02d}.png"
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp_path / name)
+        rows.append({"file": name, "patient_id": f"p{i // 2}", "blob": int(blob), "band": int(band)})
+    table = pd.DataFrame(rows)
+    dls = rt.classification_dls(table, label=["blob", "band"], folder=tmp_path, size=32, bs=8, device="cpu",
+                                normalize="dataset")
+    assert dls.multilabel and list(dls.vocab) == ["blob", "band"]
+    torch.manual_seed(0)
+    learn = rt.classifier(dls, arch="compact")
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(8)
+    report = rt.evaluate(learn)
+    assert set(report.per_class_auc) == {"blob", "band"}
+    assert min(report.per_class_auc.values()) > 0.75  # both findings learnt, not just one
+    assert report.auc == pytest.approx(np.mean(list(report.per_class_auc.values())))
+
+
+def test_focal_loss_trains_and_lr_find_suggests_a_rate(tmp_data_dir):
+    dls = _blob_dls()
+    torch.manual_seed(0)
+    learn = rt.classifier(dls, arch="compact", loss="focal")
+    with learn.no_bar(), learn.no_logging():
+        suggestion = learn.lr_find(num_it=20, show_plot=False)
+    assert 1e-6 < suggestion.valley < 1.0
+    before = learn.validate()[0]  # lr_find restores the weights it started from
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(5)
+    assert learn.validate()[0] < before
