@@ -11,7 +11,7 @@ Runs over the synthetic chest radiographs (``radnb.sample_data("chest_xray")``,
 
 Augmentation is off so the numbers measure data preparation, not random warps.
 
-Usage: ``python benchmarks/train_data.py [--size 64] [--bs 32]``
+Usage: ``python benchmarks/train_data.py [--size N] [--bs 32]`` (default size: radnb's for the device)
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def epoch_rate(dl) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=None, help="default: radnb's image size for this device")
     ap.add_argument("--bs", type=int, default=32)
     args = ap.parse_args(argv)
 
@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     from radnb.train.cache import PreprocessCache
 
     torch.set_num_threads(min(torch.get_num_threads(), len(os.sched_getaffinity(0))))
+    args.size = args.size or rt.data.default_size("classification")
     folder = radnb.sample_data("chest_xray")
     table = pd.read_csv(folder / "labels.csv")
     print(f"data: {len(table)} DICOM radiographs, {folder}")
