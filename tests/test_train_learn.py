@@ -347,3 +347,60 @@ def test_focal_loss_trains_and_lr_find_suggests_a_rate(tmp_data_dir):
     losses = [float(v) for v in learn.recorder.losses]  # read before validate(), which resets the recorder
     assert np.mean(losses[-3:]) < np.mean(losses[:3])  # (smoothed) training loss fell
     assert learn.validate()[1] >= 0.9  # and the lesions are ranked first
+
+
+def test_pretrain_is_seeded_and_silent_when_not_verbose(tmp_data_dir, tmp_path, capsys):
+    """The cached file is reused by its settings, so the same settings must give the same model whatever random
+    state the session is in; verbose=False shows no progress bar or epoch table."""
+    from radnb.data.synthetic import make_body_parts
+
+    make_body_parts(tmp_path / "bp", n_images=24, size=64, seed=1)
+    capsys.readouterr()
+    first = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, path=tmp_path / "a.pth",
+                        verbose=False)
+    out = capsys.readouterr()
+    assert out.out == "" and "epoch" not in out.err and "valid_loss" not in out.err
+    torch.manual_seed(123)  # a different session state before the second run
+    np.random.rand(17)
+    second = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, path=tmp_path / "b.pth",
+                         verbose=False)
+    a = torch.load(first, weights_only=True)["state_dict"]
+    b = torch.load(second, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=f"pretrain(seed=0) gave different {key}")
+    other = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, path=tmp_path / "c.pth",
+                        seed=1, verbose=False)
+    c = torch.load(other, weights_only=True)["state_dict"]
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_training_set_smaller_than_a_batch_still_trains(tmp_data_dir):
+    """fastai drops the last incomplete training batch; with fewer items than bs nothing would train."""
+    x, y, _ = blob_images(10)
+    with pytest.warns(UserWarning, match="fewer than the batch size 64"):  # bs was the user's choice: say so
+        dls = rt.classification_dls(x, label=y, patient=range(10), windows=(40, 400), size=32, bs=64,
+                                    device="cpu", seed=0)
+    assert dls.train.bs == len(dls.train_ds) == 8
+    assert len(dls.train) == 1  # one batch per epoch, not zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # radnb's default batch size is only a ceiling: shrunk without a warning
+        quiet = rt.classification_dls(x, label=y, patient=range(10), windows=(40, 400), size=32, device="cpu",
+                                      seed=0)
+    assert quiet.train.bs == 8
+    set_seed(0)
+    learn = rt.classifier(dls, arch="compact")
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    assert any(not torch.equal(p0, p1.detach()) for p0, p1 in zip(before, learn.model.parameters()))
+
+
+def test_one_training_item_is_refused_with_a_clear_message(tmp_data_dir):
+    x, y, _ = blob_images(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dls = rt.classification_dls(x, label=y, patient=range(4), windows=(40, 400), size=32, device="cpu",
+                                    valid_patients=["1", "2", "3"])
+    with pytest.raises(InvalidArgumentError, match="Only 1 item is left for training"):
+        rt.classifier(dls, arch="compact")

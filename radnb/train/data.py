@@ -182,6 +182,23 @@ def _check_split(train_idx, valid_idx, valid_patients, what: str) -> None:
         raise InvalidArgumentError(f"The split left no {what} for training; give more patients or lower valid_pct.")
 
 
+def _batch_size(bs: Optional[int], task: str, dev, n_train: int, what: str) -> int:
+    """The batch size to use: at most the number of training items.
+
+    fastai drops the last incomplete training batch, so a training set smaller
+    than one batch would train on nothing at all, silently. Shrink the batch
+    instead (and say so when the batch size was the user's choice).
+    """
+    wanted = bs or default_bs(task, dev)
+    if n_train == 0 or wanted <= n_train:  # a test set (nothing to train on) or enough items
+        return wanted
+    if bs is None:  # radnb's default was only ever a ceiling
+        return n_train
+    warnings.warn(f"Only {n_train} {what} for training, fewer than the batch size {wanted}: using batches of "
+                  f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=3)
+    return n_train
+
+
 def _find_column(df: pd.DataFrame, wanted: Optional[str], candidates: Sequence[str], what: str) -> Optional[str]:
     if wanted not in (None, "auto"):
         if wanted not in df.columns:
@@ -370,7 +387,9 @@ def classification_dls(
         ``("lung", "mediastinum", "bone")`` for three channels.
     size, bs
         Image side and batch size; defaults depend on the device
-        (:func:`default_size`, :func:`default_bs`).
+        (:func:`default_size`, :func:`default_bs`). A training set smaller
+        than one batch is trained in one smaller batch (fastai drops an
+        incomplete last batch, which would otherwise leave nothing to train on).
     valid_pct, seed, stratify, valid_patients
         The patient split; ``valid_patients`` fixes the validation patients.
         Listing *every* patient makes a held-out **test set** (nothing to train
@@ -484,7 +503,7 @@ def classification_dls(
     batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
     dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
                        splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(records, bs=bs or default_bs("classification", dev), device=dev,
+    dls = dblock.dataloaders(records, bs=_batch_size(bs, "classification", dev, len(train_idx), "images"), device=dev,
                              num_workers=num_workers, verbose=False)
     split = np.array(["train"] * len(records), dtype=object)
     split[valid_idx] = "valid"
@@ -685,7 +704,7 @@ def segmentation_dls(
     dblock = DataBlock(blocks=(RadImageBlock(prep, store), RadMaskBlock(size, codes, store)),
                        get_x=attrgetter("item"), get_y=attrgetter("label"),
                        splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(records, bs=bs or default_bs("segmentation", dev), device=dev,
+    dls = dblock.dataloaders(records, bs=_batch_size(bs, "segmentation", dev, len(train_idx), "slices"), device=dev,
                              num_workers=num_workers, verbose=False)
     split = np.array(["train"] * len(records), dtype=object)
     split[valid_idx] = "valid"

@@ -534,6 +534,10 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
             "These DataLoaders are a held-out test set (valid_patients lists every patient), so there is nothing to "
             "train on. Build the model on training DataLoaders and use the test set only with "
             "radnb.evaluate(learn, test_dls).")
+    if len(dls.train_ds) < 2:
+        raise InvalidArgumentError(
+            f"Only {len(dls.train_ds)} item is left for training after the patient split; a model needs at least 2 "
+            "(batch normalisation compares the items of a batch). Give more patients or lower valid_pct.")
     prep: Preprocessing = dls.preprocessing
     n_in = prep.n_channels
     n_out = info_extra.pop("n_out")

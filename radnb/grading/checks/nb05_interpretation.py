@@ -299,8 +299,9 @@ register_quiz(
     "shortcut_diagnosis",
     question=(
         "A chest radiograph classifier reaches an AUROC of 0.95 on validation images from its own hospital but only "
-        "0.55 on another hospital's images. Grad-CAM puts most of its heat on the corner where the "
-        "radiographer's 'PORT' label sits. What is the most likely explanation?"
+        "0.55 on another hospital's images. Erasing the radiographer's 'PORT' label from its own hospital's "
+        "images, and changing nothing else, makes many of its 'opacity' calls flip to 'normal'. What is the most "
+        "likely explanation?"
     ),
     options={
         "shortcut": "Shortcut learning: the label is linked to the disease in the training data, and the model learnt the label.",
@@ -315,9 +316,10 @@ register_quiz(
         "epochs": "Not likely: more training on the same data makes the shortcut stronger, not weaker. Remove the "
         "shortcut (mask or crop the label, or balance it across classes) and re-train.",
         "small_test": "A small test set widens the confidence interval, but a drop from 0.95 to 0.55 together "
-        "with a heat map on the label points to something specific.",
-        "gradcam_bug": "Grad-CAM is coarse and can mislead, but heat concentrated on a burned-in label that "
-        "matches the performance drop is exactly the evidence to act on.",
+        "with calls that flip when only the label is erased points to something specific.",
+        "gradcam_bug": "Grad-CAM is coarse and can mislead, but this evidence does not come from a heat map: the "
+        "same images with and without the label, and nothing else changed, is a direct test of what the model "
+        "relies on.",
     },
     hint="Which feature of the images differs between the two hospitals?",
     points=1,
