@@ -394,6 +394,10 @@ def classification_dls(
         The patient split; ``valid_patients`` fixes the validation patients.
         Listing *every* patient makes a held-out **test set** (nothing to train
         on) for :func:`radnb.evaluate`: ``evaluate(learn, test_dls)``.
+        ``seed`` fixes the split only. The order the training images are
+        shuffled in is drawn when the DataLoaders are made (fastai's way), so
+        for a run that repeats exactly call ``fastai.torch_core.set_seed(n)``
+        before this function, and again before building the model.
     augment, flip
         Radiology-safe augmentation (:func:`~radnb.train.blocks.radiology_augmentations`);
         left-right flips only with ``flip=True``.
