@@ -361,9 +361,16 @@ def test_pretrain_is_seeded_and_silent_when_not_verbose(tmp_data_dir, tmp_path, 
     out = capsys.readouterr()
     assert out.out == "" and "epoch" not in out.err and "valid_loss" not in out.err
     torch.manual_seed(123)  # a different session state before the second run
-    np.random.rand(17)
+    np.random.seed(17)
+    expected = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(123)
+    np.random.seed(17)
     second = rt.pretrain(data=tmp_path / "bp", arch="compact", size=32, epochs=1, path=tmp_path / "b.pth",
                          verbose=False)
+    # the caller's random numbers go on as if pretrain had not run (a cached call draws none either)
+    after = (torch.rand(3), np.random.rand(3))
+    torch.testing.assert_close(after[0], expected[0])
+    np.testing.assert_array_equal(after[1], expected[1])
     a = torch.load(first, weights_only=True)["state_dict"]
     b = torch.load(second, weights_only=True)["state_dict"]
     assert a.keys() == b.keys()

@@ -278,11 +278,12 @@ def _stats(normalize: Any, prep: Preprocessing, records: Sequence[Record], cache
         "'dataset' (statistics of the training images) or a (mean, std) pair.")
 
 
-def _preload(records: List[Record], load: Callable[[Any], Any], what: str) -> Tuple[List[Record], List[str]]:
+def _preload(records: List[Record], load: Callable[[Any], Any], what: str,
+             progress: bool = True) -> Tuple[List[Record], List[str]]:
     """Prepare every item once (fills the cache); drop and report the broken ones."""
     kept, errors = [], []
     bar = records
-    if len(records) > 200:
+    if progress and len(records) > 200:
         try:
             from fastprogress.fastprogress import progress_bar
 
@@ -357,6 +358,7 @@ def classification_dls(
     max_items: Optional[int] = None,
     cache: Union[bool, PreprocessCache] = True,
     preload: bool = True,
+    progress: bool = True,
     device: Any = None,
     num_workers: Optional[int] = None,
 ):
@@ -412,6 +414,8 @@ def classification_dls(
     preload
         Prepare every image before training: fills the cache and leaves out
         (with a warning) files that cannot be read.
+    progress
+        Show a progress bar while more than 200 images are prepared.
     device, num_workers
         Where batches go (default: :func:`radnb.device_info`) and loader processes.
 
@@ -493,7 +497,7 @@ def classification_dls(
     prep = Preprocessing(windows=windows, size=size or default_size("classification", dev), task="classification")
     errors: List[str] = []
     if preload:
-        records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images")
+        records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images", progress)
 
     table, train_idx, valid_idx = _split_records(records, valid_pct, seed, stratify and not multilabel, valid_patients)
     _check_split(train_idx, valid_idx, valid_patients, "images")

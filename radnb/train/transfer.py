@@ -96,7 +96,8 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         Train on the first ``max_items`` images only (quick demos and tests).
     seed
         Seeds the split and the training (fastai's ``set_seed``), so the same
-        settings always give the same source model.
+        settings always give the same source model; the caller's random state
+        is restored afterwards.
     verbose
         Print what happens, with fastai's progress bar and epoch table;
         ``False`` trains silently.
@@ -148,20 +149,26 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         if verbose:
             print(f"Using the pretrained {arch} already saved at {target} (force=True retrains).")
         return target
-    from fastai.torch_core import set_seed
+    from fastai.torch_core import get_random_states, set_random_states, set_seed
 
     start = time.perf_counter()
     # The saved file is reused by its settings, seed included, so the model it holds must depend on them alone,
-    # not on whatever random state the session happened to be in.
-    set_seed(seed)
-    dls = classification_dls(data, windows=win, size=size, bs=bs, seed=seed, max_items=max_items)
-    learn = classifier(dls, arch=arch, pretrained=False)
-    if verbose:
-        print(f"Pretraining {arch} on {task} ({len(dls.train_ds)} training images, {size}px) on {info.kind}...")
-        learn.fit_one_cycle(epochs, lr)
-    else:
-        with learn.no_bar(), learn.no_logging():
+    # not on whatever random state the session happened to be in; and since a cached call trains nothing, the
+    # caller's random state is put back afterwards so a rerun of the notebook draws the same numbers either way.
+    caller_state = get_random_states()
+    try:
+        set_seed(seed)
+        dls = classification_dls(data, windows=win, size=size, bs=bs, seed=seed, max_items=max_items,
+                                 progress=verbose)
+        learn = classifier(dls, arch=arch, pretrained=False)
+        if verbose:
+            print(f"Pretraining {arch} on {task} ({len(dls.train_ds)} training images, {size}px) on {info.kind}...")
             learn.fit_one_cycle(epochs, lr)
+        else:
+            with learn.no_bar(), learn.no_logging():
+                learn.fit_one_cycle(epochs, lr)
+    finally:
+        set_random_states(**caller_state)
     save_model(learn, target)
     if verbose:
         print(f"Saved the source model to {target} after {time.perf_counter() - start:.0f} s.")
