@@ -149,15 +149,13 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         if verbose:
             print(f"Using the pretrained {arch} already saved at {target} (force=True retrains).")
         return target
-    from fastai.torch_core import get_random_states, set_random_states, set_seed
+    from fastai.torch_core import no_random
 
     start = time.perf_counter()
     # The saved file is reused by its settings, seed included, so the model it holds must depend on them alone,
     # not on whatever random state the session happened to be in; and since a cached call trains nothing, the
-    # caller's random state is put back afterwards so a rerun of the notebook draws the same numbers either way.
-    caller_state = get_random_states()
-    try:
-        set_seed(seed)
+    # caller's random state is put back afterwards (no_random) so a rerun draws the same numbers either way.
+    with no_random(seed, reproducible=False):
         dls = classification_dls(data, windows=win, size=size, bs=bs, seed=seed, max_items=max_items,
                                  progress=verbose)
         learn = classifier(dls, arch=arch, pretrained=False)
@@ -167,8 +165,6 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         else:
             with learn.no_bar(), learn.no_logging():
                 learn.fit_one_cycle(epochs, lr)
-    finally:
-        set_random_states(**caller_state)
     save_model(learn, target)
     if verbose:
         print(f"Saved the source model to {target} after {time.perf_counter() - start:.0f} s.")
