@@ -48,7 +48,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import DicomError, InvalidArgumentError, RadnbError
+from .errors import DicomError, DicomFileNotFoundError, InvalidArgumentError, RadnbError
 
 API = "radnb/api"
 #: Loaded studies kept in memory (a 512x512x300 CT costs ~0.5 GB while cached).
@@ -199,7 +199,7 @@ class StudyCache:
     def get(self, root: str, relative: str) -> Study:
         real = resolve_in_root(root, relative)
         if not os.path.exists(real):
-            raise DicomError("no such file or folder in the Jupyter root folder.", relative or ".")
+            raise DicomFileNotFoundError("no such file or folder in the Jupyter root folder.", relative or ".")
         with self._lock:
             key_lock = self._loading.setdefault(real, threading.Lock())
         with key_lock:  # two requests for one study load it once
