@@ -210,7 +210,7 @@ export class RadnbViewerPanel extends Widget {
       if (item.description) {
         const d = document.createElement('div');
         d.className = 'jp-RadnbViewer-desc';
-        d.textContent = item.description;
+        d.textContent = item.description === '(hidden)' ? 'description hidden (may identify)' : item.description;
         row.appendChild(d);
       }
       row.title = item.file;
@@ -273,6 +273,7 @@ export class RadnbViewerPanel extends Widget {
       text += '\nThe radnb viewer opens DICOM files (.dcm or files without an extension) and folders of them.';
     }
     this.showMessage(text, 'error');
+    this.copyButton.hidden = !this.model; // nothing on screen: no code to copy
     this.node.dataset.ready = 'error';
   }
 }
