@@ -70,7 +70,7 @@ def lab(files, artifacts_dir):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"{server.url}/lab?token={server.token}")
             page.wait_for_selector(".jp-DirListing-item >> text=study", timeout=90_000)
-            yield {"page": page, "server": server, "errors": errors, "artifacts": artifacts_dir, **files}
+            yield {"page": page, "server": server, "errors": errors, "artifacts": artifacts_dir, "browser": b, **files}
     finally:
         server.stop()
 
@@ -221,3 +221,39 @@ def test_non_dicom_file_shows_a_clear_message(lab):
     assert page.locator(".jp-RadnbViewer .radnb-canvas").count() == 0
     page.screenshot(path=str(lab["artifacts"] / "labext-not-dicom.png"))
     _close_all(page)
+
+
+def test_notebook7_file_page_and_document_page(lab):
+    """Notebook 7: a folder opens as a tab of the file page; a .dcm file opens on its document page."""
+    files, artifacts_dir = lab, lab["artifacts"]
+    server = JupyterServer(files["root"], app="notebook").start()
+    try:
+        if True:  # the module's browser; a second Playwright instance cannot run beside it
+            page = lab["browser"].new_page(viewport={"width": 1200, "height": 850})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+            page.goto(f"{server.url}/tree?token={server.token}")
+            page.wait_for_selector(".jp-DirListing-item >> text=study", timeout=90_000)
+            _item(page, "study").click(button="right")
+            page.locator(".lm-Menu-item", has_text="Open in radnb viewer").click()
+            page.wait_for_selector(".jp-RadnbViewer[data-ready='true']", timeout=60_000)
+            _wait_viewer(page)
+            assert _state(page)["shape"] == list(SHAPE)
+            assert page.locator(".lm-TabBar-tab.lm-mod-current", has_text="study").count() == 1
+            page.screenshot(path=str(artifacts_dir / "labext-notebook7-folder.png"))
+            page.goto(f"{server.url}/doc/tree/chest.dcm?token={server.token}")
+            page.wait_for_selector(".jp-RadnbViewer[data-ready='true']", timeout=60_000)
+            _wait_viewer(page)
+            expected = radnb.show(files["root"] / "chest.dcm")
+            img = expected.slice_array("axial", 0)
+            points = [(20, 20), (48, 30), (70, 60)]
+            want = [int(window_to_uint8(img[r, c], expected.level, expected.window, invert=expected.invert,
+                                        function=expected.voi_function)) for r, c in points]
+            assert [_grey(page, r, c) for r, c in points] == want
+            page.screenshot(path=str(artifacts_dir / "labext-notebook7-document.png"))
+            # Notebook 7 itself may log a settings-schema error when the page is left while loading;
+            # none may come from radnb's code (its bundles and viewer.js are served under .../radnb...)
+            assert [e for e in errors if "radnb" in e] == []
+            page.close()
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyte
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookTree } from '@jupyter-notebook/tree';
 import { Widget } from '@lumino/widgets';
 
 import { RadnbViewerPanel } from './panel';
@@ -40,8 +41,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'radnb-labextension:plugin',
   description: 'Open DICOM files and study folders in the radnb viewer.',
   autoStart: true,
-  optional: [ILayoutRestorer, IDefaultFileBrowser],
-  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, browser: IDefaultFileBrowser | null) => {
+  optional: [ILayoutRestorer, IDefaultFileBrowser, INotebookTree],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    browser: IDefaultFileBrowser | null,
+    notebookTree: INotebookTree | null
+  ) => {
     app.docRegistry.addFileType({
       name: FILE_TYPE,
       displayName: 'DICOM image',
@@ -107,9 +113,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.label = content.title.label;
         widget.title.caption = content.title.caption;
         widget.title.closable = true;
-        app.shell.add(widget, 'main');
         void folderTracker.add(widget);
-        app.shell.activateById(widget.id);
+        if (notebookTree) {
+          // Notebook 7's file page: a tab beside "Files" and "Running"
+          notebookTree.addWidget(widget);
+          notebookTree.currentWidget = widget;
+        } else {
+          app.shell.add(widget, 'main');
+          app.shell.activateById(widget.id);
+        }
         return widget;
       }
     });
