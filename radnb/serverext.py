@@ -15,6 +15,9 @@ server and its synced state is sent as JSON; no comm, no kernel):
     rows with identifying values hidden) and the order in which to fetch slices.
 ``GET /radnb/api/pixels?path=P&series=K&z0=A&z1=B``
     Slices ``A..B-1`` as raw little-endian int16 or float32 (``dtype`` of the layer).
+``GET /radnb/api/preview?path=P``
+    For a folder not read yet: one image from it (state + base64 pixels), shown while the
+    whole folder is read, so something is on screen within about a second.
 ``GET /radnb/api/header?path=P&series=K&show_phi=1``
     The header rows, identifying values included only when asked.
 ``GET /radnb/static/viewer.js``
@@ -196,6 +199,12 @@ class StudyCache:
         self._lock = threading.Lock()
         self._loading: Dict[str, threading.Lock] = {}
 
+    def has(self, root: str, relative: str) -> bool:
+        """Whether ``relative`` is loaded already (no file is read to answer)."""
+        real = resolve_in_root(root, relative)
+        with self._lock:
+            return real in self._studies
+
     def get(self, root: str, relative: str) -> Study:
         real = resolve_in_root(root, relative)
         if not os.path.exists(real):
@@ -219,6 +228,63 @@ class StudyCache:
                     _, evicted = self._studies.popitem(last=False)
                     evicted.close()
             return study
+
+
+def preview_file(real_folder: str) -> Optional[str]:
+    """A DICOM file from the middle of a folder (by name), to put one image on screen while the study loads.
+
+    Scanners usually number slices in their file names, so the middle name is usually near the
+    middle of the stack; whatever it is, it is an image of the study, replaced once all are read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> preview_file(tempfile.mkdtemp()) is None
+    True
+    """
+    from .dicom.read import sniff_dicom
+    from .dicom.series import NOT_DICOM_SUFFIXES
+
+    names: List[str] = []
+    for base, dirs, files in os.walk(real_folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        names += [os.path.join(base, f) for f in sorted(files)
+                  if not f.startswith(".") and Path(f).suffix.lower() not in NOT_DICOM_SUFFIXES and f.upper() != "DICOMDIR"]
+    if not names:
+        return None
+    middle = len(names) // 2
+    for offset in range(min(len(names), 8)):  # skip a few non-DICOM neighbours
+        for k in (middle + offset, middle - offset):
+            if 0 <= k < len(names) and sniff_dicom(names[k]):
+                return names[k]
+    return None
+
+
+def preview_response(root: str, relative: str) -> Dict[str, Any]:
+    """Viewer state and pixels (base64) of one image of a folder, while :class:`Study` reads the whole folder."""
+    import base64
+
+    from .dicom import load
+    from .viewers.viewer import show
+
+    real = resolve_in_root(root, relative)
+    if not os.path.isdir(real):
+        return {"preview": False}
+    path = preview_file(real)
+    if path is None:
+        return {"preview": False}
+    try:
+        viewer = show(load(path), static=False)
+    except RadnbError:
+        return {"preview": False}  # the full read will report this file with the others
+    try:
+        state = viewer_state(viewer)
+        state["_notices"] = [f"Preview: {_relative(root, path)}. Reading the whole folder on the server…"]
+        data = viewer._layer_objs[0].data
+        return {"preview": True, "state": state, "file": _relative(root, path),
+                "pixels": base64.b64encode(memoryview(data).cast("B")).decode("ascii")}
+    finally:
+        viewer.close()
 
 
 def viewer_state(viewer: Any) -> Dict[str, Any]:
@@ -336,6 +402,18 @@ def _handlers(web_app: Any) -> List[Tuple[str, Any, Dict[str, Any]]]:
 
             await self.respond(produce)
 
+    class PreviewHandler(RadnbHandler):
+        @tornado.web.authenticated
+        @authorized
+        async def get(self):
+            async def produce():
+                path = self.get_argument("path", "")
+                if cache.has(self.root, path):  # read already: the real viewer comes at once
+                    return {"preview": False}
+                return await IOLoop.current().run_in_executor(None, preview_response, self.root, path)
+
+            await self.respond(produce)
+
     class HeaderHandler(RadnbHandler):
         @tornado.web.authenticated
         @authorized
@@ -376,6 +454,7 @@ def _handlers(web_app: Any) -> List[Tuple[str, Any, Dict[str, Any]]]:
         (url_path_join(base, API, "view"), ViewHandler, {}),
         (url_path_join(base, API, "pixels"), PixelsHandler, {}),
         (url_path_join(base, API, "header"), HeaderHandler, {}),
+        (url_path_join(base, API, "preview"), PreviewHandler, {}),
         (url_path_join(base, "radnb", "static", "(viewer\\.js|viewer\\.css)"), ViewerStaticHandler, {"path": str(STATIC_DIR)}),
     ]
 

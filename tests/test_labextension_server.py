@@ -141,7 +141,7 @@ def test_non_dicom_file_and_missing_path_give_clear_messages(lab):
 
 @pytest.mark.parametrize("path", ["../", "study/../../outside", "%2Fetc%2Fpasswd", "link-out", "link-out/secret.dcm"])
 def test_paths_outside_the_root_are_refused(lab, path):
-    for endpoint in ("series", "view", "header"):
+    for endpoint in ("series", "view", "header", "preview"):
         status, body = _json(lab["server"], f"/radnb/api/{endpoint}?path={path}")
         assert status == 403, (endpoint, path, body)
         assert body["error"] == "outside_root"
@@ -192,3 +192,26 @@ def test_cookie_sessions_need_xsrf_or_same_origin(lab):
     assert status == 200
     status, _, _ = _get(server, url, token=False, opener=opener, headers={"Referer": f"{server.url}/lab"})
     assert status == 200
+
+
+def test_preview_shows_one_image_of_a_folder_until_it_is_read(tmp_path):
+    """In-process (no server): a folder's preview is one of its images, with the viewer's own state."""
+    import base64
+
+    from radnb.serverext import StudyCache, preview_response
+
+    cases = make_ct_volumes(tmp_path / "s", n_patients=1, shape=SHAPE)
+    rel = f"s/{cases.series[0]}"
+    answer = preview_response(str(tmp_path), rel)
+    assert answer["preview"] and answer["state"]["_shape"] == [1, SHAPE[1], SHAPE[2]]
+    assert answer["file"].startswith(rel) and "Preview" in answer["state"]["_notices"][0]
+    pixels = np.frombuffer(base64.b64decode(answer["pixels"]), "<i2").reshape(SHAPE[1], SHAPE[2])
+    np.testing.assert_array_equal(pixels, np.rint(radnb.load(tmp_path / answer["file"]).array).astype(np.int16))
+    assert answer["state"]["preset"] == radnb.show(tmp_path / rel).preset  # same opening window as the study
+    assert preview_response(str(tmp_path), f"{answer['file']}") == {"preview": False}  # a file needs none
+    cache = StudyCache()
+    assert not cache.has(str(tmp_path), rel)
+    cache.get(str(tmp_path), rel)
+    assert cache.has(str(tmp_path), rel)
+    with pytest.raises(PathOutsideRootError):
+        preview_response(str(tmp_path), "../")

@@ -14,6 +14,8 @@ export interface IViewResponse {
   path: string;
   series: number;
   downsample: number;
+  /** A preview's pixels, sent with its state (one image; nothing is fetched). */
+  inline?: ArrayBuffer;
 }
 
 /** Error with the server's plain-language message (e.g. "notes.txt: not a DICOM file"). */
@@ -88,7 +90,7 @@ export class RestViewerModel {
 
   save_changes(): void {
     // only the identifying-values toggle needs the server: the header it shows comes from there
-    if (this.dirty.has('show_phi')) {
+    if (this.dirty.has('show_phi') && !this.view.inline) {
       void this.fetchHeader(Boolean(this.state.show_phi));
     }
     this.dirty.clear();
@@ -140,6 +142,11 @@ export class RestViewerModel {
   // notebook widget's kernel side sends them); two requests in flight keep the pipe full.
   private async stream(rid: string, first: number): Promise<void> {
     const t0 = performance.now();
+    if (this.view.inline) {
+      const z = this.state._shape[0];
+      this.emit('msg:custom', { type: 'chunk', rid, layer: 0, z0: 0, z1: z, last: true }, [this.view.inline]);
+      return;
+    }
     let plan = this.view.chunks;
     if (first !== this.view.first) {
       plan = (await requestApi(this.settings, 'view', { ...this.params(), first })).chunks;

@@ -129,9 +129,15 @@ export class RadnbViewerPanel extends Widget {
 
   private async start(): Promise<void> {
     this.showMessage('Reading DICOM on the server…', 'info');
+    const series = requestApi(this.settings, 'series', { path: this.path });
+    // a folder not read yet: one of its images on screen while the server reads them all
+    void requestApi(this.settings, 'preview', { path: this.path })
+      .then(preview => this.showPreview(preview))
+      .catch(() => undefined);
     try {
-      this.series = (await requestApi(this.settings, 'series', { path: this.path })) as ISeriesResponse;
+      this.series = (await series) as ISeriesResponse;
     } catch (err) {
+      this.closeViewer();
       this.showError(err as Error);
       return;
     }
@@ -152,8 +158,10 @@ export class RadnbViewerPanel extends Widget {
     for (const item of Array.from(this.seriesBox.querySelectorAll('.jp-RadnbViewer-seriesItem'))) {
       item.classList.toggle('jp-mod-selected', (item as HTMLElement).dataset.index === String(index));
     }
-    this.closeViewer();
-    this.showMessage('Loading the series…', 'info');
+    if (this.node.dataset.ready !== 'preview') {
+      this.closeViewer(); // (a preview stays on screen until the study replaces it)
+      this.showMessage('Loading the series…', 'info');
+    }
     let view: IViewResponse;
     let mod: any;
     try {
@@ -169,6 +177,13 @@ export class RadnbViewerPanel extends Widget {
       return;
     }
     this.hideMessage();
+    this.renderViewer(mod, view);
+    this.node.dataset.series = String(index);
+    this.node.dataset.ready = 'true';
+  }
+
+  private renderViewer(mod: any, view: IViewResponse): void {
+    this.closeViewer();
     view.state._height = this.availableHeight();
     this.model = new RestViewerModel(this.settings, view, err => this.showError(err));
     const el = document.createElement('div');
@@ -176,8 +191,32 @@ export class RadnbViewerPanel extends Widget {
     const render = (mod.default && mod.default.render) || mod.render;
     const cleanup = render({ model: this.model, el });
     this.cleanup = typeof cleanup === 'function' ? cleanup : null;
-    this.node.dataset.series = String(index);
-    this.node.dataset.ready = 'true';
+  }
+
+  private async showPreview(preview: any): Promise<void> {
+    if (!preview || !preview.preview) {
+      return;
+    }
+    const mod = await loadViewerModule(this.settings);
+    if (this.isDisposed || this.series) {
+      return; // the study arrived first
+    }
+    const raw = atob(preview.pixels);
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      bytes[i] = raw.charCodeAt(i);
+    }
+    this.hideMessage();
+    this.renderViewer(mod, {
+      state: preview.state,
+      chunks: [[0, preview.state._shape[0]]],
+      first: preview.state.position[0],
+      path: this.path,
+      series: -1,
+      downsample: 1,
+      inline: bytes.buffer
+    });
+    this.node.dataset.ready = 'preview';
   }
 
   private closeViewer(): void {
