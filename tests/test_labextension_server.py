@@ -215,3 +215,12 @@ def test_preview_shows_one_image_of_a_folder_until_it_is_read(tmp_path):
     assert cache.has(str(tmp_path), rel)
     with pytest.raises(PathOutsideRootError):
         preview_response(str(tmp_path), "../")
+
+
+def test_serverext_docstring_examples_run():
+    import doctest
+
+    import radnb.serverext
+
+    result = doctest.testmod(radnb.serverext, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 8
