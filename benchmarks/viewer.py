@@ -126,7 +126,8 @@ def _interaction(page, k: int, canvas) -> dict:
     wl = page.evaluate(collect, k)
     forced_scroll = page.evaluate(FORCED, [k, N_STEPS, "scroll"])
     forced_wl = page.evaluate(FORCED, [k, N_STEPS, "wl"])
-    return {"scroll": scroll, "wl": wl, "forced_scroll": forced_scroll, "forced_wl": forced_wl}
+    return {"scroll": scroll, "wl": wl, "forced_scroll": forced_scroll, "forced_wl": forced_wl,
+            "canvas": (box["width"], box["height"])}
 
 
 def _run_radnb(page, nb: NotebookPage) -> dict:
@@ -332,6 +333,9 @@ def _print_extension(e: dict, r: dict) -> None:
         nb_med = nb[0] if isinstance(nb, tuple) else nb
         verdict = ("ok" if ours_med < target else "MISSED") if target else ""
         print(f"{name:52s} {fmt(ours)} {fmt(nb)} {ours_med / nb_med:8.2f}x {verdict:>7s}")
+    (ew, eh), (nw, nh) = e["canvas"], r["canvas"]
+    print(f"canvas on screen (CSS px): extension {ew:.0f}x{eh:.0f}, notebook {nw:.0f}x{nh:.0f} "
+          f"({ew * eh / (nw * nh):.1f}x the pixels to draw per frame)")
     print("first paint = click on the menu entry (extension) or Ctrl+Enter (notebook) -> first slice on screen.")
     print("A study not read yet: one image of the folder is shown first (preview), the scrollable viewer once the")
     print("server has read every file (the notebook's figure starts from an array already in the kernel).")

@@ -224,3 +224,26 @@ def test_serverext_docstring_examples_run():
 
     result = doctest.testmod(radnb.serverext, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted >= 8
+
+
+def test_folder_with_several_series_lists_each_once(tmp_path):
+    """In-process: a CT series and a radiograph in one folder are two entries, each viewable."""
+    import shutil
+
+    from radnb.data.synthetic import make_chest_xrays
+    from radnb.serverext import Study
+
+    cases = make_ct_volumes(tmp_path / "ct", n_patients=1, shape=SHAPE)
+    mixed = tmp_path / "root" / "mixed"
+    shutil.copytree(tmp_path / "ct" / cases.series[0], mixed / "ct")
+    make_chest_xrays(tmp_path / "xr", n_patients=1, images_per_patient=(1, 1), size=48)
+    shutil.copy(next((tmp_path / "xr").rglob("*.dcm")), mixed / "chest.dcm")
+    study = Study(str(tmp_path / "root"), "mixed", str(mixed))
+    described = study.describe()
+    kinds = sorted((s["modality"], s["kind"], s["count"]) for s in described["series"])
+    assert len(kinds) == 2 and ("CT", "volume", SHAPE[0]) in kinds
+    other = next(s for s in described["series"] if s["modality"] != "CT")
+    assert other["kind"] == "image" and other["file"] == "mixed/chest.dcm"
+    assert study.viewer(other["index"]).shape == (1, 48, 48)
+    assert study.viewer(1 - other["index"]).shape == SHAPE
+    study.close()
