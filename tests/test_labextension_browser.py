@@ -171,6 +171,8 @@ def test_study_folder_opens_from_the_context_menu(lab):
 
 def test_radiograph_opens_on_double_click(lab):
     page = lab["page"]
+    requests = []
+    page.on("request", lambda req: requests.append(req.url))
     _item(page, "chest.dcm").dblclick()
     page.wait_for_selector(".jp-RadnbViewer[data-ready='true']", timeout=60_000)
     _wait_viewer(page)
@@ -188,6 +190,9 @@ def test_radiograph_opens_on_double_click(lab):
     assert page.locator(".jp-RadnbViewer-series").is_hidden()
     page.locator(".jp-RadnbViewer-copy").click()
     assert page.locator(".jp-RadnbViewer").get_attribute("data-copied") == 'import radnb\nradnb.show("chest.dcm")'
+    # the file is read on the server only: the document model asks the Contents API for no content
+    contents = [u for u in requests if "/api/contents/chest.dcm?" in u]
+    assert contents and all("content=0" in u for u in contents), contents
     # the tab is a document of the dicom file type (double-click used the radnb factory)
     assert page.locator(".lm-TabBar-tab.lm-mod-current", has_text="chest.dcm").count() == 1
     page.screenshot(path=str(lab["artifacts"] / "labext-radiograph.png"))

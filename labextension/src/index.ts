@@ -3,7 +3,8 @@
 // extension; right-click a folder → Open in radnb viewer).
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
-import { ABCWidgetFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
+import { ABCWidgetFactory, Base64ModelFactory, DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
+import { Contents } from '@jupyterlab/services';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookTree } from '@jupyter-notebook/tree';
 import { Widget } from '@lumino/widgets';
@@ -17,6 +18,21 @@ const FACTORY = 'radnb viewer';
 const FACTORY_ANY = 'radnb viewer (any file)';
 const FILE_TYPE = 'dicom';
 const OPEN_COMMAND = 'radnb:open';
+const MODEL = 'radnb-dicom';
+
+/**
+ * The document model of a DICOM file: nothing is read through the Contents API (fileFormat null),
+ * since the radnb server extension reads the file on the server and sends only what the viewer needs.
+ */
+class RadnbModelFactory extends Base64ModelFactory {
+  get name(): string {
+    return MODEL;
+  }
+
+  get fileFormat(): Contents.FileFormat {
+    return null;
+  }
+}
 
 /** A document widget whose content is the radnb viewer; the file is read on the server, not here. */
 class RadnbDocument extends DocumentWidget<RadnbViewerPanel> {}
@@ -57,7 +73,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       fileFormat: 'base64',
       iconClass: 'jp-MaterialIcon jp-ImageIcon'
     });
-    const modelName = 'base64';
+    app.docRegistry.addModelFactory(new RadnbModelFactory());
+    const modelName = MODEL;
     const factory = new RadnbViewerFactory(
       { name: FACTORY, label: 'radnb viewer', modelName, fileTypes: [FILE_TYPE], defaultFor: [FILE_TYPE] },
       app
