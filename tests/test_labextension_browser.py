@@ -47,6 +47,10 @@ def files(tmp_path_factory):
     shutil.copy(first_xr, root / "chest.dcm")
     shutil.copy(sorted((root / "study").glob("*.dcm"))[3], root / "IMG0004")  # DICOM without an extension
     (root / "notes.txt").write_text("This is a text file, not an image.\n")
+    # a folder with two series and a broken file
+    shutil.copytree(work / "ct" / cases.series[0], root / "mixed" / "ct")
+    shutil.copy(first_xr, root / "mixed" / "chest.dcm")
+    (root / "mixed" / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x40\x00" + b"1.2")
     old = {k: os.environ.get(k) for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_PATH")}
     os.environ.update(development_environment(work))
     try:
@@ -73,6 +77,13 @@ def lab(files, artifacts_dir):
             yield {"page": page, "server": server, "errors": errors, "artifacts": artifacts_dir, "browser": b, **files}
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_main_area(lab):
+    """Each test finds only its own viewer, even after a failure in the previous one."""
+    yield
+    _close_all(lab["page"])
 
 
 def _item(page, name):
@@ -166,6 +177,32 @@ def test_study_folder_opens_from_the_context_menu(lab):
     page.locator(".jp-RadnbViewer .radnb-phi-toggle").check()
     page.wait_for_function("(n) => document.querySelector('.jp-RadnbViewer').innerText.includes(n)", arg=real_name)
     assert lab["errors"] == []
+    _close_all(page)
+
+
+def test_folder_with_two_series_and_a_broken_file(lab):
+    page = lab["page"]
+    _item(page, "mixed").click(button="right")
+    page.locator(".lm-Menu-item", has_text="Open in radnb viewer").click()
+    page.wait_for_selector(".jp-RadnbViewer[data-ready='true']", timeout=60_000)
+    _wait_viewer(page)
+    items = page.locator(".jp-RadnbViewer-seriesItem")
+    assert items.count() == 2
+    assert _state(page)["shape"] == list(SHAPE)  # the largest series first, as radnb.show(folder)
+    errors = page.locator(".jp-RadnbViewer-error").all_inner_texts()
+    assert len(errors) == 1 and "broken.dcm" in errors[0], errors
+    assert "1 file(s) not loaded" in page.locator(".jp-RadnbViewer-series").inner_text().lower()
+    other = page.locator(".jp-RadnbViewer-seriesItem:not(.jp-mod-selected)")
+    index = int(other.get_attribute("data-index"))
+    other.click()
+    page.wait_for_function("(k) => document.querySelector('.jp-RadnbViewer').dataset.series === String(k)"
+                           " && window.__radnbViewers.at(-1).shape[0] === 1", arg=index)
+    _wait_viewer(page)
+    assert _state(page)["shape"][0] == 1
+    page.locator(".jp-RadnbViewer-copy").click()
+    assert page.locator(".jp-RadnbViewer").get_attribute("data-copied") == \
+        f'import radnb\nradnb.show(radnb.load("mixed")[{index}])'
+    page.screenshot(path=str(lab["artifacts"] / "labext-two-series.png"))
     _close_all(page)
 
 
