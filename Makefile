@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help
+.PHONY: lab test install data browser clean-notebooks benchmarks help labextension
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
+	@echo "make labextension - rebuild the JupyterLab extension (needs Node.js 18+ and npm; the build is committed)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,16 @@ test: install browser
 
 benchmarks: install
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# The JupyterLab extension: TypeScript in labextension/ -> radnb/labextension (committed, so installs need
+# no Node). After a rebuild, the venv's copy (made by `pip install -e .`) is replaced by a link to the build.
+LABEXT_SHARE := $(VENV)/share/jupyter/labextensions/radnb-labextension
+labextension: install
+	cd labextension && npm ci --no-audit --no-fund
+	rm -rf radnb/labextension
+	cd labextension && PYTHON=$(abspath $(PY)) npm run build
+	rm -rf $(LABEXT_SHARE) && mkdir -p $(dir $(LABEXT_SHARE)) && ln -s $(CURDIR)/radnb/labextension $(LABEXT_SHARE)
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep radnb
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean notebooks

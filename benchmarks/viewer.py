@@ -15,10 +15,16 @@ next animation frame) and the pure drawing work per frame. The baseline re-rende
 matplotlib figure in the kernel and ships a PNG per change. Targets: first paint < 2 s,
 scroll and window/level < 16 ms per frame at 512x512.
 
+The lab extension is measured on the same size of CT written as 300 DICOM files and opened
+from JupyterLab's file browser (right-click -> Open in radnb viewer): first paint with the
+study not yet read by the server and again from its cache, then the same scroll and
+window/level measurements; printed next to the notebook widget's figures.
+
 Run:  .venv/bin/python benchmarks/viewer.py
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +38,7 @@ from radnb.viewers.testing import JupyterServer, NotebookPage, browser, chromium
 SHAPE = (300, 512, 512)
 N_STEPS = 40
 N_MPL_STEPS = 12
+EXT_FOLDER = "ct_study"
 
 SETUP = f"""
 import numpy as np, radnb, json
@@ -94,11 +101,8 @@ FORCED = """([k, n, mode]) => {
     return times; }"""
 
 
-def _run_radnb(page, nb: NotebookPage) -> dict:
-    first_cold, full_cold = _first_paint(page, nb, 1, 0)
-    first, full = _first_paint(page, nb, 2, 1)
-    k = 1
-    canvas = page.locator(".radnb-canvas").nth(1)
+def _interaction(page, k: int, canvas) -> dict:
+    """Wheel-scroll and W/L-drag latencies, and forced frame costs, of viewer k (notebook or document)."""
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -122,8 +126,62 @@ def _run_radnb(page, nb: NotebookPage) -> dict:
     wl = page.evaluate(collect, k)
     forced_scroll = page.evaluate(FORCED, [k, N_STEPS, "scroll"])
     forced_wl = page.evaluate(FORCED, [k, N_STEPS, "wl"])
-    return {"first_cold": first_cold, "full_cold": full_cold, "first": first, "full": full, "scroll": scroll,
-            "wl": wl, "forced_scroll": forced_scroll, "forced_wl": forced_wl}
+    return {"scroll": scroll, "wl": wl, "forced_scroll": forced_scroll, "forced_wl": forced_wl,
+            "canvas": (box["width"], box["height"])}
+
+
+def _run_radnb(page, nb: NotebookPage) -> dict:
+    first_cold, full_cold = _first_paint(page, nb, 1, 0)
+    first, full = _first_paint(page, nb, 2, 1)
+    moves = _interaction(page, 1, page.locator(".radnb-canvas").nth(1))
+    return {"first_cold": first_cold, "full_cold": full_cold, "first": first, "full": full, **moves}
+
+
+def _open_from_file_browser(page, folder: str) -> tuple:
+    """Right-click the study folder -> Open in radnb viewer.
+
+    Returns ms to the first image on screen (a preview while the server reads the folder, or the
+    study itself when it was read before), to the study's own viewer painted (scrollable), and to
+    every slice in the browser; and the index of the study's viewer in ``window.__radnbViewers``.
+    """
+    page.evaluate("() => { window.__radnbFirst = null; const seen = window.__radnbSeen = new Set();"
+                  " window.__radnbWatch = setInterval(() => { for (const v of (window.__radnbViewers || []))"
+                  " if (!seen.has(v) && v.perf.firstPaint !== null) { seen.add(v);"
+                  " if (window.__radnbFirst === null) window.__radnbFirst = v.perf.firstPaint; } }, 2); }")
+    page.evaluate("() => { for (const v of (window.__radnbViewers || [])) window.__radnbSeen.add(v); }")
+    page.locator(f".jp-DirListing-item[title^='Name: {folder}']").first.click(button="right")
+    item = page.locator(".lm-Menu-item", has_text="Open in radnb viewer")
+    item.wait_for()
+    t0 = page.evaluate("performance.now()")
+    item.click()
+    page.wait_for_function("() => window.__radnbFirst !== null", timeout=180_000, polling=5)
+    first = page.evaluate("() => window.__radnbFirst") - t0
+    page.wait_for_selector(".jp-RadnbViewer[data-ready='true']", timeout=300_000)
+    page.wait_for_function("() => { const v = window.__radnbViewers.at(-1); return v.perf.firstPaint !== null"
+                           " && v.perf.loadedAll !== null; }", timeout=300_000)
+    k = page.evaluate("() => window.__radnbViewers.length - 1")
+    study = page.evaluate("(k) => window.__radnbViewers[k].perf.firstPaint", k) - t0
+    full = page.evaluate("(k) => window.__radnbViewers[k].perf.loadedAll", k) - t0
+    page.evaluate("() => clearInterval(window.__radnbWatch)")
+    return first, study, full, k
+
+
+def _run_extension(browser_, server, folder: str) -> dict:
+    """The JupyterLab extension: the same 512x512x300 CT as DICOM files, opened from the file browser."""
+    page = browser_.new_page(viewport={"width": 1300, "height": 1100})
+    page.goto(f"{server.url}/lab?token={server.token}")
+    page.wait_for_selector(f".jp-DirListing-item[title^='Name: {folder}']", timeout=120_000)
+    first_cold, study_cold, full_cold, _ = _open_from_file_browser(page, folder)  # the server reads the files
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabCloseIcon").click()
+    page.wait_for_timeout(300)
+    first, study, full, k = _open_from_file_browser(page, folder)  # read already: the server's study cache
+    moves = _interaction(page, k, page.locator(".jp-RadnbViewer .radnb-canvas").first)
+    out = Path(__file__).resolve().parents[1] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    page.screenshot(path=str(out / "benchmark-viewer-extension.png"))
+    page.close()
+    return {"first_cold": first_cold, "study_cold": study_cold, "full_cold": full_cold, "first": first,
+            "study": study, "full": full, **moves}
 
 
 def _run_matplotlib(page, nb: NotebookPage) -> dict:
@@ -163,10 +221,22 @@ def main() -> int:
     if chromium_path() is None:
         print("chromium is not installed (Debian package 'chromium'); cannot run the browser benchmark.")
         return 1
+    if not (Path(__file__).resolve().parents[1] / "radnb" / "labextension" / "package.json").is_file():
+        print("the lab extension is not built (make labextension); cannot measure it.")
+        return 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "nb"
         root.mkdir()
         write_notebook(root / "bench.ipynb", [SETUP, SHOW, SHOW.replace("v =", "v2 =").replace("\nv", "\nv2"), MPL])
+        # the same size of CT as DICOM files, for the lab extension (the server loads this checkout's
+        # extension without installing it)
+        from radnb.data.synthetic import make_ct_slices
+        from radnb.serverext import development_environment
+
+        t = time.perf_counter()
+        make_ct_slices(root / EXT_FOLDER, n=SHAPE[0], size=SHAPE[1])
+        print(f"wrote {SHAPE[0]} DICOM slices in {time.perf_counter() - t:.1f} s")
+        os.environ.update(development_environment(tmp))
         server = JupyterServer(root, app="lab").start()
         try:
             with browser() as b:
@@ -186,6 +256,10 @@ def main() -> int:
                 out = Path(__file__).resolve().parents[1] / "test-artifacts"
                 out.mkdir(exist_ok=True)
                 page.screenshot(path=str(out / "benchmark-viewer.png"), full_page=True)
+                page.close()
+                e = _run_extension(b, server, EXT_FOLDER)
+                print(f"extension: first paint {e['first_cold']:.0f} ms cold (preview; study {e['study_cold']:.0f} ms), "
+                      f"{e['first']:.0f} ms warm")
         finally:
             server.stop()
 
@@ -231,7 +305,41 @@ def main() -> int:
     print("input event -> drawn: from the event's timestamp to the canvas drawn (radnb; Chromium delivers wheel and")
     print("pointer events aligned to its ~16.7 ms frames) or from the slider key press to the new PNG in the page")
     print("(matplotlib: kernel re-draws the figure). speed-up = matplotlib / radnb, medians.")
+    _print_extension(e, r)
     return 0
+
+
+def _print_extension(e: dict, r: dict) -> None:
+    """The lab extension (file browser -> radnb viewer) next to the notebook widget (radnb.show)."""
+    rows = [
+        ("first paint, study not read yet (a preview image)", e["first_cold"], r["first_cold"], 2000.0),
+        ("  the study's own viewer painted (scrollable)", e["study_cold"], r["first_cold"], None),
+        ("first paint, study read before (server cache)", e["first"], r["first"], 2000.0),
+        ("  all 300 slices in the browser (first / again)", (e["full_cold"], e["full"]), (r["full_cold"], r["full"]), None),
+        ("scroll: frame cost, drawn + rasterised (med/p95)", _stats(e["forced_scroll"]), _stats(r["forced_scroll"]), 16.0),
+        ("scroll: input event -> canvas drawn (med/p95)", _stats(e["scroll"][0]), _stats(r["scroll"][0]), None),
+        ("W/L drag: frame cost, drawn + rasterised (med/p95)", _stats(e["forced_wl"]), _stats(r["forced_wl"]), 16.0),
+        ("W/L drag: input event -> canvas drawn (med/p95)", _stats(e["wl"][0]), _stats(r["wl"][0]), None),
+    ]
+    print(f"\nLab extension: {SHAPE[0]} DICOM files of {SHAPE[1]}x{SHAPE[2]} (synthetic CT) opened from the file browser")
+    print("(right-click the folder -> Open in radnb viewer; the server reads them with radnb.load, no kernel),")
+    print("next to the notebook widget on the same size of volume (radnb.show in a kernel, figures above).")
+    header = f"{'action (ms)':52s} {'extension':>15s} {'notebook':>15s} {'ratio':>9s} {'target':>7s}"
+    print(header)
+    print("-" * len(header))
+    for name, ours, nb, target in rows:
+        fmt = lambda v: f"{v[0]:7.1f}/{v[1]:7.1f}" if isinstance(v, tuple) else f"{v:15.1f}"  # noqa: E731
+        ours_med = ours[0] if isinstance(ours, tuple) else ours
+        nb_med = nb[0] if isinstance(nb, tuple) else nb
+        verdict = ("ok" if ours_med < target else "MISSED") if target else ""
+        print(f"{name:52s} {fmt(ours)} {fmt(nb)} {ours_med / nb_med:8.2f}x {verdict:>7s}")
+    (ew, eh), (nw, nh) = e["canvas"], r["canvas"]
+    print(f"canvas on screen (CSS px): extension {ew:.0f}x{eh:.0f}, notebook {nw:.0f}x{nh:.0f} "
+          f"({ew * eh / (nw * nh):.1f}x the pixels to draw per frame)")
+    print("first paint = click on the menu entry (extension) or Ctrl+Enter (notebook) -> first slice on screen.")
+    print("A study not read yet: one image of the folder is shown first (preview), the scrollable viewer once the")
+    print("server has read every file (the notebook's figure starts from an array already in the kernel).")
+    print("ratio = extension / notebook, medians. Measured on a shared 2-core machine under load from other users.")
 
 
 if __name__ == "__main__":

@@ -174,6 +174,9 @@ def doctor() -> Dict[str, object]:
     except Exception as exc:  # torch broken: say so rather than crash the report
         report["device"] = f"unknown ({exc})"
     report["jupyterlab widgets"] = "installed" if _widgets_in_jupyterlab() else "not found in this environment"
+    from .serverext import labextension_status
+
+    report["jupyterlab extension"] = labextension_status()
     ddir = data_dir()
     try:
         ddir.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,11 @@ def test_doctor_reports_what_a_helper_needs(capsys, tmp_data_dir):
     out = capsys.readouterr().out
     for key in ("python", "torch", "fastai", "pydicom", "ipywidgets", "device", "data dir", "jupyterlab widgets"):
         assert key in out
+    import re
+
+    from radnb.serverext import labextension_status
+
+    assert re.search(r"jupyterlab extension\s*: " + re.escape(labextension_status()), out)
     assert str(tmp_data_dir) in out and "writable" in out
     assert "cpu" in out or "cuda" in out
 
