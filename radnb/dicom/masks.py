@@ -448,7 +448,7 @@ def _read_dicom_folder(folder: Path, reference: Any, segments, overlap: str) -> 
 
 # ------------------------------------------------------------------ values -> classes
 def read_sidecar(path: Optional[PathLike]) -> Dict[Any, str]:
-    """Class names from ``<mask>.json`` or a ``labels.json`` / ``classes.json`` beside the mask.
+    """Class names from ``<mask>.json``, or a ``labels.json`` / ``classes.json`` beside the mask or one folder up.
 
     Accepted forms: ``{"0": "background", "255": "lung"}``, ``{"classes": {...}}`` (the same)
     or ``{"codes": ["background", "liver", ...]}`` (list position = stored value).
@@ -463,7 +463,8 @@ def read_sidecar(path: Optional[PathLike]) -> Dict[Any, str]:
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     stem = path.name.split(".")[0]
-    for candidate in [folder / f"{stem}.json"] + [folder / n for n in SIDECAR_NAMES]:
+    candidates = [folder / f"{stem}.json"] + [f / n for f in (folder, folder.parent) for n in SIDECAR_NAMES]
+    for candidate in candidates:
         if candidate.is_file() and candidate != path:
             try:
                 info = json.loads(candidate.read_text())
@@ -673,7 +674,8 @@ def load_mask(
     path = Path(source) if isinstance(source, (str, Path)) else None
     label = str(path) if path is not None else "mask"
     like_obj = _as_image(like)
-    ref = reference if reference is not None else like_obj
+    is_dicom_image = like_obj is not None and (hasattr(like_obj, "datasets") or hasattr(like_obj, "meta"))
+    ref = reference if reference is not None else (like_obj if is_dicom_image else None)
     raw = _read_stored(source, ref, segments, overlap)
     if isinstance(raw, LabelMap):
         result = raw
@@ -700,7 +702,9 @@ def load_mask(
         result.notes.append("mask values → classes: " + result.mapping)
     for w in result.warnings:
         warnings.warn(f"{label}: {w}", stacklevel=2)
-    if like_obj is not None and result.referenced_series_uid is None:
+    if like_obj is not None and not (result.referenced_series_uid and ref is like_obj):
+        if result.referenced_series_uid:  # a SEG already on its own series' grid: only the size must agree
+            result.grid = None
         result = _fit_to(result, like_obj, label, like)
     return result
 
@@ -832,7 +836,46 @@ def survey_values(sources: Sequence[Any], *, names: Optional[Mapping[Any, str]] 
     return value_classes(sorted(found), value_names)
 
 
-__all__ = [
+@dataclass(frozen=True)
+class MaskSource:
+    """A mask file (or array) with the classes its whole data set shares; what training items hold.
+
+    ``values`` are the stored values of each class in class order, ``names`` their
+    names; ``reference`` is the image it belongs to (a DICOM SEG is placed on it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> MaskSource(np.array([0, 7]), values=(0, 3, 7), names=("background", "a", "b")).load().array.tolist()
+    [0, 2]
+    """
+
+    source: Any = field(compare=False)
+    values: Tuple[Any, ...] = ()
+    names: Tuple[str, ...] = ()
+    reference: Any = field(default=None, compare=False)
+
+    def load(self) -> LabelMap:
+        src = self.source
+        if not isinstance(src, (str, Path, np.ndarray)) and hasattr(src, "array"):
+            src = np.asarray(src.array)
+        reference = self.reference if _is_dicom_source(src) and isinstance(self.reference, (str, Path)) else None
+        return load_mask(src, names=dict(zip(self.values, self.names)), values=self.values or None,
+                         reference=reference, max_classes=max(DEFAULT_MAX_CLASSES, len(self.values)))
+
+    def __str__(self) -> str:
+        return str(getattr(self.source, "name", self.source)) if not isinstance(self.source, (str, Path)) \
+            else str(self.source)
+
+
+def _is_dicom_source(src: Any) -> bool:
+    if not isinstance(src, (str, Path)):
+        return False
+    p = Path(src)
+    return p.is_file() and p.suffix.lower() not in {".npy"} | PICTURE_SUFFIXES and not _is_nifti(p) and not _is_nrrd(p)
+
+
+__all__ = ["MaskSource", 
     "LabelMap", "Grid", "load_mask", "grid_of", "read_sidecar", "value_classes", "mask_values", "apply_classes",
     "resize_nearest", "survey_values", "MaskError", "MaskValueError", "MaskGeometryError", "MaskOverlapError",
 ]

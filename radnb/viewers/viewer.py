@@ -465,9 +465,11 @@ class SliceViewer(anywidget.AnyWidget):
 LabelsArg = Union[None, Any, Mapping[str, Any], Sequence[Any]]
 
 
-def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0) -> List[Layer]:
+def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0, like: Any = None) -> List[Layer]:
     if labels is None:
         return []
+    if isinstance(labels, (str, Path)) or type(labels).__name__ == "LabelMap":
+        labels = {"labels": labels}
     if isinstance(labels, Mapping):
         items = list(labels.items())
     elif isinstance(labels, (list, tuple)) and labels and not np.isscalar(labels[0]) and np.asarray(labels[0]).ndim >= 2:
@@ -476,6 +478,14 @@ def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: i
         items = [("labels", labels)]
     layers = []
     for k, (name, arr) in enumerate(items):
+        class_names = None
+        if isinstance(arr, (str, Path)) or type(arr).__name__ == "LabelMap":  # a mask file: radnb's one loader
+            from ..dicom.masks import load_mask
+
+            mask = load_mask(arr, like=like)
+            arr, class_names = mask.array, mask.classes
+            if len(class_names) == 2 and class_names[1] != "foreground" and name in ("labels", "truth", "prediction"):
+                name = f"{name}: {class_names[1]}"
         data = as_labels(arr, shape, name)
         color = display.LABEL_COLORS[(start_color + k) % len(display.LABEL_COLORS)]
         classes = sorted(int(v) for v in np.unique(data) if v)
@@ -486,7 +496,10 @@ def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: i
                 str(c): list(display.LABEL_COLORS[(start_color + k + i) % len(display.LABEL_COLORS)])
                 for i, c in enumerate(classes)
             }
-        layers.append(Layer(str(name), "labels", data, {"colors": colors, "color": list(color)}))
+        meta = {"colors": colors, "color": list(color)}
+        if class_names is not None:
+            meta["class_names"] = {str(c): n for c, n in enumerate(class_names) if c}
+        layers.append(Layer(str(name), "labels", data, meta))
     return layers
 
 
@@ -585,7 +598,7 @@ def show(
     """
     vol = as_volume(x, spacing=spacing, modality=modality)
     shape = vol.shape[:3]
-    overlays = _label_layers(labels, shape)
+    overlays = _label_layers(labels, shape, like=x)
     if heatmap is not None:
         overlays.append(_heat_layer(heatmap, shape, cmap))
     if isinstance(views, str) and views in VIEWS:
@@ -655,7 +668,7 @@ def compare(
     ids = {}
     for name, arr, color in (("truth", truth, 0), ("prediction", prediction, 1)):
         if arr is not None:
-            layer = _label_layers({name: arr}, shape, start_color=color)[0]
+            layer = _label_layers({name: arr}, shape, start_color=color, like=image)[0]
             overlays.append(layer)
             ids[name] = len(overlays)
             panels.append({"title": name, "view": None, "layers": [ids[name]]})
