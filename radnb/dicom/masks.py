@@ -254,8 +254,8 @@ class LabelMap:
     @property
     def mapping(self) -> str:
         """How stored values became classes, e.g. ``'0 → 0 background, 255 → 1 foreground'``."""
-        word = "segment" if self.source is not None and self.referenced_series_uid else "value"
-        return ", ".join(f"{word} {v} → {k} {name}" if k else f"{v} → 0 {name}"
+        word = "segment " if self.referenced_series_uid else ""
+        return ", ".join(f"{word}{v} → {k} {name}" if k else f"{v} → 0 {name}"
                          for k, (v, name) in enumerate(zip(self.values, self.classes)))
 
     def counts(self) -> Dict[str, int]:
@@ -490,16 +490,18 @@ def _names_from_json(info: Any, where: Path) -> Dict[Any, str]:
     raise MaskError('class names must look like {"0": "background", "1": "liver"} or {"codes": [...]}', where)
 
 
-def _looks_antialiased(values: np.ndarray, counts: np.ndarray) -> bool:
-    """Two dominant values with a thin spread of rare values between them: smoothed or JPEG-compressed edges."""
-    if len(values) < 3:
+def _looks_antialiased(values: np.ndarray, counts: np.ndarray, dominant: float = 0.85) -> bool:
+    """Most pixels at the two extremes of a wide range (e.g. 0 and 255) and several rare values in between:
+    the smoothed or JPEG-compressed edges of a binary mask. (One rare value in between is an ordinary class.)"""
+    values = values.astype(float)
+    lo, hi = values.min(), values.max()
+    if len(values) < 4 or hi - lo < 100:
         return False
-    top = np.argsort(counts)[::-1][:2]
-    lo, hi = sorted(values[top])
-    share = counts[top].sum() / counts.sum()
-    between = (values > lo) & (values < hi)
-    others = ~np.isin(np.arange(len(values)), top)
-    return bool(share > 0.9 and np.all(between[others]) and counts[others].max() < 0.02 * counts.sum())
+    band = 0.1 * (hi - lo)
+    extreme = (values <= lo + band) | (values >= hi - band)
+    total = counts.sum()
+    middle = counts[~extreme]
+    return bool(counts[extreme].sum() > dominant * total and len(middle) >= 2 and middle.max() < 0.05 * total)
 
 
 def value_classes(values: Sequence[Any], names: Optional[Mapping[Any, str]] = None) -> Tuple[List[Any], List[str]]:
@@ -565,9 +567,9 @@ def mask_values(array: np.ndarray, name: str = "mask", *, threshold: Optional[fl
                              "class numbers start at 0 = background")
     smooth = _looks_antialiased(values, counts)
     if len(values) > max_classes:
+        smooth = _looks_antialiased(values, counts, dominant=0.6)  # a photograph has no two values this common
         shown = ", ".join(str(_plain(v)) for v in values[:6]) + f", ... {_plain(values[-1])}"
-        hint = ("Most pixels are " + " or ".join(str(_plain(v)) for v in values[np.argsort(counts)[::-1][:2]])
-                + ", with a thin spread of values in between: this looks like a binary mask whose edges were "
+        hint = (f"Most pixels are {_plain(values[0])} or {_plain(values[-1])}, with a thin spread of values in between: this looks like a binary mask whose edges were "
                 "smoothed (anti-aliased) or JPEG-compressed. Pass threshold=128 (or half its maximum) to make it "
                 "binary, or re-export the mask as PNG without smoothing." if smooth else
                 "This does not look like a mask of a few classes (an image saved as a mask?). Check the file; "
