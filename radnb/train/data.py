@@ -631,7 +631,7 @@ def segmentation_dls(
     >>> masks = [(v > 60).astype("uint8") for v in vols]
     >>> dls = segmentation_dls(vols, masks, windows="soft_tissue", size=32, bs=4)
     >>> dls.codes
-    ['background', 'class1']
+    ['background', 'foreground']
     """
     from fastai.data.block import DataBlock
 

@@ -17,17 +17,43 @@ from ..dicom import seg as dicom_seg
 def save_seg(prediction: Any, source_series: Any, path: Union[str, Path], *, learn: Any = None,
              classes: Optional[Sequence[str]] = None, model_name: Optional[str] = None,
              model_version: Optional[str] = None, **kwargs: Any) -> Path:
-    """Write a segmentation as a DICOM SEG referencing ``source_series`` (see :func:`radnb.dicom.seg.save_seg`).
+    """Write a segmentation as a DICOM SEG that references ``source_series``, so it opens in a PACS next to the scan.
 
-    With ``learn`` (a radnb segmenter), the class names come from its ``dls.codes`` and
-    the algorithm is recorded as its architecture; ``model_name`` / ``model_version``
-    override that. The segments are marked AUTOMATIC (made by an algorithm).
+    Parameters
+    ----------
+    prediction
+        Class indices (0 = background), e.g. from :func:`radnb.train.predict_volume`;
+        a smaller map of the same aspect is resized nearest-neighbour onto the images.
+    source_series
+        The series the prediction was made on (loaded, or its folder).
+    path
+        The ``.dcm`` file to write.
+    learn
+        A radnb segmenter (Learner, or a model from :func:`radnb.load_model`): class
+        names from its codes, algorithm name from its architecture.
+    classes, model_name, model_version
+        Override the names, and the algorithm recorded in each segment
+        (SegmentAlgorithmType AUTOMATIC).
+    **kwargs
+        Passed to :func:`radnb.dicom.seg.save_seg` (``description``, ``overwrite`` ...).
+
+    Returns
+    -------
+    pathlib.Path
 
     Examples
     --------
-    >>> import numpy as np, radnb.train as rt
-    >>> rt.save_seg  # doctest: +ELLIPSIS
-    <function save_seg at ...>
+    >>> import tempfile, numpy as np, radnb
+    >>> from pathlib import Path
+    >>> from radnb.data.synthetic import make_ct_volumes
+    >>> top = Path(tempfile.mkdtemp())
+    >>> _ = make_ct_volumes(top, n_patients=1, shape=(4, 32, 32))
+    >>> ct = radnb.load(top / "CT0001" / "ct")
+    >>> guess = (ct.array > 0).astype("uint8")  # a "model": everything denser than water
+    >>> seg = radnb.save_seg(guess, ct, top / "guess_seg.dcm", classes=["background", "soft tissue"])
+    >>> back = radnb.load_mask(seg, like=ct)
+    >>> bool((back.array == guess).all()), back.classes
+    (True, ['background', 'soft tissue'])
     """
     if learn is not None:
         info = getattr(learn, "radnb", None) or getattr(learn, "info", None)  # a Learner, or a loaded RadnbModel
