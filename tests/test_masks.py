@@ -192,3 +192,20 @@ def test_segmentation_dls_with_0_255_png_masks_has_two_classes(tmp_path, tmp_dat
     assert dls.codes == ["background", "lung field"]
     _, y = dls.one_batch()
     assert set(np.unique(y.cpu().numpy())) <= {0, 1} and int(y.max()) == 1
+
+
+def test_evaluate_reports_the_named_class_not_255(tmp_path, tmp_data_dir):
+    rng = np.random.default_rng(2)
+    images, masks = [], []
+    for k in range(4):
+        m = _lung_mask(32, 32)
+        Image.fromarray((np.where(m > 0, 60, 200) + rng.integers(0, 20, m.shape)).astype(np.uint8)).save(
+            tmp_path / f"i{k}.png")
+        Image.fromarray(m).save(tmp_path / f"i{k}_mask.png")
+        images.append(tmp_path / f"i{k}.png")
+        masks.append(tmp_path / f"i{k}_mask.png")
+    dls = radnb.segmentation_dls(images, masks, codes=["background", "lung"], size=32, bs=2, device="cpu",
+                                 valid_pct=0.5, augment=False)
+    learn = radnb.segmenter(dls)
+    report = radnb.evaluate(learn)
+    assert set(report.per_case["class"]) == {"lung"} and list(report.mean_dice) == ["lung"]

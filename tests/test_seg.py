@@ -268,3 +268,24 @@ def test_show_takes_a_seg_path(tmp_path):
     np.testing.assert_array_equal(layer.data, mask.astype(np.uint8))
     truth_layer = radnb.compare(series, truth=seg_path)._layer_objs[1]
     assert truth_layer.name == "truth: kidney" and int(truth_layer.data.sum()) == 16
+
+
+def test_segmentation_dls_reads_seg_masks_on_their_series(tmp_path, tmp_data_dir):
+    folders, segs, truths = [], [], []
+    for k in range(3):
+        hu = np.full((4, 24, 24), -100.0)
+        truth = np.zeros((4, 24, 24), bool)
+        truth[1:3, 6 + k:14 + k, 5:15] = True
+        hu[truth] = 60.0
+        folder = write_ct(tmp_path / f"p{k}" / "ct", shape=(4, 24, 24), hu=hu)
+        folders.append(folder)
+        segs.append(make_seg(folder, {"kidney": truth}, tmp_path / f"p{k}" / "seg.dcm"))
+        truths.append(truth)
+    dls = radnb.segmentation_dls(folders, segs, size=24, bs=2, device="cpu", valid_pct=0.34, augment=False,
+                                 windows=(40, 400))
+    assert dls.codes == ["background", "kidney"]  # the SEG's segment label, not "class1"
+    from radnb.train.prep import load_mask as training_mask
+
+    for rec in dls.records:
+        k = folders.index(Path(rec.item.source))
+        np.testing.assert_array_equal(training_mask(rec.label, 24, dls.cache), truths[k][rec.item.index])
