@@ -209,3 +209,17 @@ def test_evaluate_reports_the_named_class_not_255(tmp_path, tmp_data_dir):
     learn = radnb.segmenter(dls)
     report = radnb.evaluate(learn)
     assert set(report.per_case["class"]) == {"lung"} and list(report.mean_dice) == ["lung"]
+
+
+def test_like_may_be_a_picture_or_a_nifti_path(tmp_path):
+    nibabel = pytest.importorskip("nibabel")
+    Image.fromarray(_lung_mask()).save(tmp_path / "lungs.png")
+    Image.fromarray(np.zeros((40, 32), np.uint8)).save(tmp_path / "cxr.png")
+    assert load_mask(tmp_path / "lungs.png", like=tmp_path / "cxr.png").array.shape == (40, 32)
+    image = nibabel.Nifti1Image(np.zeros((6, 5, 4), np.int16), np.diag([0.5, 0.5, 2.0, 1.0]))
+    nibabel.save(image, str(tmp_path / "mr.nii.gz"))
+    mask = np.zeros((6, 5, 4), np.uint8)
+    mask[2:4, 1:3, 1] = 1
+    nibabel.save(nibabel.Nifti1Image(mask, np.diag([0.5, 0.5, 2.0, 1.0])), str(tmp_path / "mr_mask.nii.gz"))
+    lm = load_mask(tmp_path / "mr_mask.nii.gz", like=tmp_path / "mr.nii.gz")
+    assert lm.array.shape == (4, 5, 6) and lm.spacing == (2.0, 0.5, 0.5) and lm.array[1, 1:3, 2:4].all()

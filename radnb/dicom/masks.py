@@ -135,6 +135,8 @@ def grid_of(image: Any) -> Optional[Grid]:
     >>> grid_of(np.zeros((3, 3))) is None
     True
     """
+    if isinstance(image, _GriddedArray):
+        return image.grid
     positions = getattr(image, "positions", None)
     orientation = getattr(image, "orientation", None)
     spacing = getattr(image, "spacing", None)
@@ -737,10 +739,24 @@ def _as_image(like: Any) -> Any:
     if like is None:
         return None
     if isinstance(like, (str, Path)):
+        path = Path(like)
+        if path.suffix.lower() in PICTURE_SUFFIXES or path.suffix.lower() == ".npy":
+            return _read_stored(path, None, None, "error").array  # only its size matters
+        if _is_nifti(path) or _is_nrrd(path):
+            raw = _read_stored(path, None, None, "error")
+            return _GriddedArray(raw.array, raw.grid)
         from .series import load
 
-        return load(like)
+        return load(path)
     return like
+
+
+@dataclass
+class _GriddedArray:
+    """An image read from NIfTI/NRRD: its voxels and where they lie."""
+
+    array: np.ndarray
+    grid: Optional[Grid]
 
 
 def _fit_to(lm: LabelMap, image: Any, mask_name: str, image_arg: Any) -> LabelMap:
