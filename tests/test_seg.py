@@ -289,3 +289,27 @@ def test_segmentation_dls_reads_seg_masks_on_their_series(tmp_path, tmp_data_dir
     for rec in dls.records:
         k = folders.index(Path(rec.item.source))
         np.testing.assert_array_equal(training_mask(rec.label, 24, dls.cache), truths[k][rec.item.index])
+
+
+def test_fractional_seg_with_8_bit_frames_is_thresholded_at_half(tmp_path):
+    from pydicom.sr.codedict import codes
+
+    folder = write_ct(tmp_path / "ct", shape=(3, 16, 16))
+    dss = [pydicom.dcmread(p, stop_before_pixels=True) for p in radnb.load(folder).paths]
+    prob = np.zeros((3, 16, 16), np.float32)
+    prob[1, 4:8, 4:8] = 0.9
+    prob[1, 8:10, 4:8] = 0.3  # below one half: outside
+    description = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="liver", segmented_property_category=codes.SCT.Tissue,
+        segmented_property_type=codes.SCT.Liver, algorithm_type="AUTOMATIC",
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="test", family=codes.cid7162.ArtificialIntelligence, version="1"))
+    hd.seg.Segmentation(
+        source_images=dss, pixel_array=prob, segmentation_type="FRACTIONAL", segment_descriptions=[description],
+        series_instance_uid=generate_uid(), series_number=5, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer="t", manufacturer_model_name="t", software_versions="1", device_serial_number="1",
+    ).save_as(tmp_path / "frac.dcm")
+    assert int(pydicom.dcmread(tmp_path / "frac.dcm").BitsAllocated) == 8  # not bit-packed
+    lm = load_mask(tmp_path / "frac.dcm", like=folder)
+    np.testing.assert_array_equal(lm.array, (prob >= 0.5).astype(np.uint8))
+    assert any("FRACTIONAL" in n for n in lm.notes)

@@ -211,9 +211,11 @@ def read_seg(path: PathLike, reference: Any = None, *, segments: Optional[Sequen
     image_grid = grid_of(reference)
     seg_frame = str(getattr(ds, "FrameOfReferenceUID", "") or "") or None
     stack = None
+    fractional = str(getattr(ds, "SegmentationType", "")).upper() == "FRACTIONAL"
+    dtype = np.float32 if fractional else np.uint8  # FRACTIONAL: highdicom rescales to probabilities 0-1
     if image_grid is not None and _has_positions(ds):
         try:
-            volume = seg.get_volume(segment_numbers=chosen, combine_segments=False, dtype=np.uint8)
+            volume = seg.get_volume(segment_numbers=chosen, combine_segments=False, dtype=dtype)
         except Exception as exc:  # e.g. irregular frame positions: fall back to frames by source instance
             volume = None
             notes.append(f"frames placed by source image, not by position ({type(exc).__name__}: {exc})")
@@ -223,7 +225,10 @@ def read_seg(path: PathLike, reference: Any = None, *, segments: Optional[Sequen
                                          channel_axis=True)
             notes += placed_notes
     if stack is None:
-        stack = _by_source_instance(seg, reference, chosen, path, reference_name)
+        stack = _by_source_instance(seg, reference, chosen, path, reference_name, dtype)
+    if fractional:
+        stack = (stack >= 0.5).astype(np.uint8)
+        notes.append("FRACTIONAL SEG (probabilities or occupancy): voxels at 0.5 or more count as inside")
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     notes.insert(0, f"{frames} SEG frame(s) of {ds.Rows}×{ds.Columns} placed on {reference_name} "
                     f"({'×'.join(map(str, stack.shape[:3]))})")
@@ -300,7 +305,8 @@ def _overlap_message(stack: np.ndarray, chosen: Sequence[int], labels: Dict[int,
             f"overlap (this SEG holds {', '.join(f'{k} {v!r}' for k, v in sorted(labels.items()))})")
 
 
-def _by_source_instance(seg: Any, reference: Any, chosen: Sequence[int], path: Path, reference_name: str) -> np.ndarray:
+def _by_source_instance(seg: Any, reference: Any, chosen: Sequence[int], path: Path, reference_name: str,
+                        dtype: Any = np.uint8) -> np.ndarray:
     datasets = getattr(reference, "datasets", None) or [getattr(reference, "meta", None)]
     uids = [str(getattr(d, "SOPInstanceUID", "")) for d in datasets]
     referenced = {str(r[2]) for r in seg.get_source_image_uids()}
@@ -316,7 +322,7 @@ def _by_source_instance(seg: Any, reference: Any, chosen: Sequence[int], path: P
     try:
         stack = seg.get_pixels_by_source_instance(
             uids, segment_numbers=list(chosen), assert_missing_frames_are_empty=True,
-            ignore_spatial_locations=True, skip_overlap_checks=True, dtype=np.uint8)
+            ignore_spatial_locations=True, skip_overlap_checks=True, dtype=dtype)
     except Exception as exc:
         raise MaskError(f"the SEG's frames could not be matched to {reference_name} ({type(exc).__name__}: {exc})",
                         path) from None
