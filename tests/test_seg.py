@@ -192,6 +192,8 @@ def test_overlapping_segments_explain_and_give_channels(tmp_path):
     assert lm.channels and lm.classes == ["liver", "lesion", "vessel"] and lm.array.shape == (3, 4, 20, 24)
     for channel, truth in zip(lm.array, (liver, lesion, vessel)):
         np.testing.assert_array_equal(channel, truth.astype(np.uint8))
+    viewer = radnb.show(radnb.load(folder), labels=lm)  # overlapping segments: one overlay each
+    assert [layer.name for layer in viewer._layer_objs[1:]] == ["labels: liver", "labels: lesion", "labels: vessel"]
     chosen = load_mask(seg_path, like=folder, segments=["lesion", "vessel"])  # a non-overlapping choice
     assert chosen.classes == ["background", "lesion", "vessel"]
     np.testing.assert_array_equal(chosen.array, lesion * 1 + vessel * 2)

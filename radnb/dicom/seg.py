@@ -301,7 +301,8 @@ def _overlap_message(stack: np.ndarray, chosen: Sequence[int], labels: Dict[int,
             if n:
                 pairs.append(f"{chosen[i]} {labels[chosen[i]]!r} and {chosen[j]} {labels[chosen[j]]!r} share {n} voxel(s)")
     return ("segments overlap: " + "; ".join(pairs) + ". One class per voxel cannot hold both. Choose: "
-            "overlap='channels' (one yes/no channel per segment), or segments=[...] with segments that do not "
+            "overlap='channels' (one yes/no channel per segment; to view them, pass radnb.load_mask(seg, like=series, "
+            "overlap='channels') as labels=), or segments=[...] with segments that do not "
             f"overlap (this SEG holds {', '.join(f'{k} {v!r}' for k, v in sorted(labels.items()))})")
 
 

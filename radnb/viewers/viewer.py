@@ -465,6 +465,25 @@ class SliceViewer(anywidget.AnyWidget):
 LabelsArg = Union[None, Any, Mapping[str, Any], Sequence[Any]]
 
 
+def _read_mask_files(items: List[Tuple[Any, Any]], like: Any) -> List[Tuple[str, Any, Optional[List[str]]]]:
+    """Mask files and LabelMaps through radnb's one loader -> (layer name, label map, class names)."""
+    out = []
+    for name, arr in items:
+        if not (isinstance(arr, (str, Path)) or type(arr).__name__ == "LabelMap"):
+            out.append((str(name), arr, None))
+            continue
+        from ..dicom.masks import load_mask
+
+        mask = load_mask(arr, like=like)
+        if mask.channels:  # overlapping segments: one overlay each
+            out.extend((f"{name}: {c}", channel, ["background", c]) for c, channel in zip(mask.classes, mask.array))
+            continue
+        if len(mask.classes) == 2 and mask.classes[1] != "foreground" and name in ("labels", "truth", "prediction"):
+            name = f"{name}: {mask.classes[1]}"
+        out.append((str(name), mask.array, mask.classes))
+    return out
+
+
 def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0, like: Any = None) -> List[Layer]:
     if labels is None:
         return []
@@ -472,20 +491,14 @@ def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: i
         labels = {"labels": labels}
     if isinstance(labels, Mapping):
         items = list(labels.items())
+    elif isinstance(labels, (list, tuple)) and labels and all(isinstance(x, (str, Path)) for x in labels):
+        items = [(Path(x).name, x) for x in labels]
     elif isinstance(labels, (list, tuple)) and labels and not np.isscalar(labels[0]) and np.asarray(labels[0]).ndim >= 2:
         items = [(f"labels {k + 1}", x) for k, x in enumerate(labels)]
     else:
         items = [("labels", labels)]
     layers = []
-    for k, (name, arr) in enumerate(items):
-        class_names = None
-        if isinstance(arr, (str, Path)) or type(arr).__name__ == "LabelMap":  # a mask file: radnb's one loader
-            from ..dicom.masks import load_mask
-
-            mask = load_mask(arr, like=like)
-            arr, class_names = mask.array, mask.classes
-            if len(class_names) == 2 and class_names[1] != "foreground" and name in ("labels", "truth", "prediction"):
-                name = f"{name}: {class_names[1]}"
+    for k, (name, arr, class_names) in enumerate(_read_mask_files(items, like)):
         data = as_labels(arr, shape, name)
         color = display.LABEL_COLORS[(start_color + k) % len(display.LABEL_COLORS)]
         classes = sorted(int(v) for v in np.unique(data) if v)
