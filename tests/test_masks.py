@@ -223,3 +223,12 @@ def test_like_may_be_a_picture_or_a_nifti_path(tmp_path):
     nibabel.save(nibabel.Nifti1Image(mask, np.diag([0.5, 0.5, 2.0, 1.0])), str(tmp_path / "mr_mask.nii.gz"))
     lm = load_mask(tmp_path / "mr_mask.nii.gz", like=tmp_path / "mr.nii.gz")
     assert lm.array.shape == (4, 5, 6) and lm.spacing == (2.0, 0.5, 0.5) and lm.array[1, 1:3, 2:4].all()
+
+
+def test_nifti_without_geometry_is_matched_by_size_only(tmp_path):
+    nibabel = pytest.importorskip("nibabel")
+    folder, series, truth = _ct_and_truth(tmp_path)
+    nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(truth.transpose(2, 1, 0)), None), str(tmp_path / "m.nii"))
+    lm = load_mask(tmp_path / "m.nii", like=series)  # sform/qform codes 0: the affine means nothing
+    assert lm.grid is None and lm.classes == ["background", "class 1", "class 2"]
+    np.testing.assert_array_equal(lm.array, truth)

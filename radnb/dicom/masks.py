@@ -347,6 +347,13 @@ def _read_nifti(path: Path) -> _Raw:
     if data.ndim != 3:
         raise MaskError(f"a NIfTI mask must be 2-D or 3-D; this one has shape {data.shape}", path)
     array = np.transpose(data, (2, 1, 0))  # (x, y, z) -> (slice, row, column)
+    header = getattr(img, "header", None)
+    try:
+        codes = (int(header["sform_code"]), int(header["qform_code"]))
+    except (TypeError, KeyError, ValueError):
+        codes = (1, 1)
+    if codes == (0, 0):  # the file says its affine means nothing: compare sizes only
+        return _Raw(array, None)
     return _Raw(array, _grid_from_xyz(_ras_to_lps(np.asarray(img.affine, float)), array.shape))
 
 
