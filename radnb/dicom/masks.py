@@ -257,6 +257,8 @@ class LabelMap:
     def mapping(self) -> str:
         """How stored values became classes, e.g. ``'0 → 0 background, 255 → 1 foreground'``."""
         word = "segment " if self.referenced_series_uid else ""
+        if self.channels:
+            return ", ".join(f"{word}{v} → channel {k} {name}" for k, (v, name) in enumerate(zip(self.values, self.classes)))
         return ", ".join(f"{word}{v} → {k} {name}" if k else f"{v} → 0 {name}"
                          for k, (v, name) in enumerate(zip(self.values, self.classes)))
 
