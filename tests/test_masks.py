@@ -69,6 +69,20 @@ def test_too_many_values_and_antialiased_masks_explain_what_to_do(tmp_path):
         load_mask(tmp_path / "smooth.png")
     fixed = load_mask(tmp_path / "smooth.png", threshold=128)
     assert fixed.classes == ["background", "foreground"] and set(np.unique(fixed.array)) == {0, 1}
+    # JPEG-compressed {0, 255} masks: noise values near both ends
+    import io
+
+    for quality, outcome in ((85, "error"), (95, "warning")):
+        buffer = io.BytesIO()
+        Image.fromarray(_lung_mask(64, 64)).save(buffer, "JPEG", quality=quality)
+        jpeg = np.asarray(Image.open(buffer))
+        if outcome == "error":
+            with pytest.raises(MaskValueError, match=r"anti-aliased\) or JPEG-compressed.*threshold=128"):
+                load_mask(jpeg)
+        else:
+            with pytest.warns(UserWarning, match="anti-aliased or JPEG-compressed"):
+                load_mask(jpeg)
+        assert load_mask(jpeg, threshold=128).classes == ["background", "foreground"]
     # JPEG: lossy, warned about
     Image.fromarray(_lung_mask(64, 64)).save(tmp_path / "lungs.jpg", quality=70)
     with warnings.catch_warnings(record=True) as caught:

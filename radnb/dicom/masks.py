@@ -501,9 +501,14 @@ def _names_from_json(info: Any, where: Path) -> Dict[Any, str]:
     raise MaskError('class names must look like {"0": "background", "1": "liver"} or {"codes": [...]}', where)
 
 
-def _looks_antialiased(values: np.ndarray, counts: np.ndarray, dominant: float = 0.85) -> bool:
-    """Most pixels at the two extremes of a wide range (e.g. 0 and 255) and several rare values in between:
-    the smoothed or JPEG-compressed edges of a binary mask. (One rare value in between is an ordinary class.)"""
+def _looks_antialiased(values: np.ndarray, counts: np.ndarray, dominant: float = 0.85,
+                       need_middle: bool = True) -> bool:
+    """Most pixels at or near the two ends of a wide range (e.g. 0 and 255), plus extra rare values: the smoothed
+    (values in between) or JPEG-compressed (values scattered near both ends) edges of a binary mask.
+
+    ``need_middle``: ask for several rare values in between (one rare value in between is an ordinary class, and
+    values near 0 in a {0, 1, 2, 255} map are classes next to an 'ignore' label, not compression noise).
+    """
     values = values.astype(float)
     lo, hi = values.min(), values.max()
     if len(values) < 4 or hi - lo < 100:
@@ -512,7 +517,22 @@ def _looks_antialiased(values: np.ndarray, counts: np.ndarray, dominant: float =
     extreme = (values <= lo + band) | (values >= hi - band)
     total = counts.sum()
     middle = counts[~extreme]
-    return bool(counts[extreme].sum() > dominant * total and len(middle) >= 2 and middle.max() < 0.05 * total)
+    if need_middle and len(middle) < 2:
+        return False
+    return bool(counts[extreme].sum() > dominant * total and (len(middle) == 0 or middle.max() < 0.05 * total))
+
+
+def _looks_jpeg(values: np.ndarray, counts: np.ndarray) -> bool:
+    """A binary mask after JPEG: every pixel near 0 or the top value, with several rare values next to them."""
+    v = values.astype(float)
+    lo, hi = v.min(), v.max()
+    if len(v) < 4 or hi - lo < 100:
+        return False
+    band = 0.1 * (hi - lo)
+    near = (v <= lo + band) | (v >= hi - band)
+    inexact = (v != lo) & (v != hi)
+    total = counts.sum()
+    return bool(near.all() and inexact.sum() >= 2 and counts[inexact].max() < 0.05 * total)
 
 
 def value_classes(values: Sequence[Any], names: Optional[Mapping[Any, str]] = None) -> Tuple[List[Any], List[str]]:
@@ -576,9 +596,10 @@ def mask_values(array: np.ndarray, name: str = "mask", *, threshold: Optional[fl
     if (values < 0).any():
         raise MaskValueError(f"the {name} holds negative values ({values[values < 0][:5].tolist()}); "
                              "class numbers start at 0 = background")
-    smooth = _looks_antialiased(values, counts)
+    smooth = _looks_antialiased(values, counts) or _looks_jpeg(values, counts)
     if len(values) > max_classes:
-        smooth = _looks_antialiased(values, counts, dominant=0.6)  # a photograph has no two values this common
+        # a photograph has no two ends this common; JPEG noise may leave no values in between
+        smooth = _looks_antialiased(values, counts, dominant=0.6, need_middle=False)
         shown = ", ".join(str(_plain(v)) for v in values[:6]) + f", ... {_plain(values[-1])}"
         hint = (f"Most pixels are {_plain(values[0])} or {_plain(values[-1])}, with a thin spread of values in between: this looks like a binary mask whose edges were "
                 "smoothed (anti-aliased) or JPEG-compressed. Pass threshold=128 (or half its maximum) to make it "
@@ -590,7 +611,7 @@ def mask_values(array: np.ndarray, name: str = "mask", *, threshold: Optional[fl
     if smooth:
         rare = values[counts < 0.02 * counts.sum()]
         notes.append(f"the {name} looks anti-aliased or JPEG-compressed: {len(rare)} rare value(s) "
-                     f"({', '.join(str(_plain(v)) for v in rare[:5])}) between its two main values; they were kept "
+                     f"({', '.join(str(_plain(v)) for v in rare[:5])}) besides its two main values; they were kept "
                      "as classes. If it is binary, load it with threshold=128.")
     return values, counts, notes
 
