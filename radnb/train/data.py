@@ -556,6 +556,8 @@ def _shared_classes(mask_items: List[Any], image_items: List[Any], codes: Option
 
     folder_names = dict(enumerate(_codes_from(base, 0))) if base is not None and (base / "labels.json").exists() else None
     values, names = survey_values([m.array if isinstance(m, ArrayItem) else m for m in mask_items], names=folder_names)
+    if len(values) == 1:  # every mask empty: still a background / foreground task
+        values, names = [0, 1], [names[0], "foreground"]
     if codes is not None:
         codes = [str(c) for c in codes]
         if len(codes) != len(values) and set(values) <= set(range(len(codes))):
