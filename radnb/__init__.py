@@ -48,6 +48,8 @@ _LAZY = {
     "DicomImage": ("radnb.dicom", "DicomImage"),
     "DicomSeries": ("radnb.dicom", "DicomSeries"),
     "SeriesCollection": ("radnb.dicom", "SeriesCollection"),
+    "load_mask": ("radnb.dicom.masks", "load_mask"),
+    "save_seg": ("radnb.train.export", "save_seg"),
     "window": ("radnb.dicom", "window"),
     "window_stack": ("radnb.dicom", "window_stack"),
     "PRESETS": ("radnb.dicom", "PRESETS"),

@@ -15,7 +15,7 @@ import radnb
 DOCTEST_MODULES = [
     "radnb.errors", "radnb.config", "radnb.system", "radnb.cli",
     "radnb.dicom", "radnb.dicom.read", "radnb.dicom.series", "radnb.dicom.window", "radnb.dicom.deid",
-    "radnb.dicom.image",
+    "radnb.dicom.image", "radnb.dicom.masks", "radnb.dicom.seg", "radnb.train.export",
     "radnb.data.synthetic", "radnb.data.fetch", "radnb.data.datasets", "radnb.data.weights", "radnb.data.patches",
     "radnb.train", "radnb.train.blocks", "radnb.train.cache", "radnb.train.data", "radnb.train.evaluate",
     "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",

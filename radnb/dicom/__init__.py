@@ -8,6 +8,7 @@ Examples
 True
 """
 from .deid import DeidResult, PhiReport, deidentify, is_phi, phi_report
+from .masks import LabelMap, load_mask
 from .image import DicomImage, DicomSeries, LoadError, SeriesCollection
 from .read import header_window, image_from_dataset, read_dataset, read_file, sniff_dicom
 from .series import load, stack_slices
@@ -17,5 +18,6 @@ __all__ = [
     "load", "read_file", "read_dataset", "image_from_dataset", "sniff_dicom", "header_window", "stack_slices",
     "DicomImage", "DicomSeries", "SeriesCollection", "LoadError",
     "window", "window_stack", "auto_window", "voi_linear", "PRESETS", "AUTO_WINDOWS", "Preset",
+    "load_mask", "LabelMap",
     "deidentify", "phi_report", "is_phi", "PhiReport", "DeidResult",
 ]

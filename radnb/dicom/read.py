@@ -538,6 +538,11 @@ def read_file(path: PathLike) -> Union[DicomImage, DicomSeries]:
     'CT'
     """
     ds = read_dataset(path)
+    if str(getattr(ds, "Modality", "")).upper() == "SEG":  # a label map, not a picture: say how to load it
+        from .seg import is_segmentation, not_an_image_error
+
+        if is_segmentation(ds):
+            raise not_an_image_error(ds, path)
     try:
         return image_from_dataset(ds, path)
     except DicomError:

@@ -22,9 +22,10 @@ True
 """
 from .data import classification_dls, patient_split, segmentation_dls
 from .evaluate import evaluate
+from .export import save_seg
 from .inference import load_model, predict, predict_volume, save_model
 from .learners import classifier, segmenter
 from .transfer import pretrain
 
 __all__ = ["classification_dls", "segmentation_dls", "patient_split", "classifier", "segmenter", "pretrain",
-           "predict", "predict_volume", "evaluate", "save_model", "load_model"]
+           "predict", "predict_volume", "evaluate", "save_model", "load_model", "save_seg"]

@@ -549,6 +549,27 @@ def _codes_from(folder: Optional[Path], n_classes: int) -> List[str]:
     return ["background"] + [f"class{c}" for c in range(1, n_classes)]
 
 
+def _shared_classes(mask_items: List[Any], image_items: List[Any], codes: Optional[Sequence[str]],
+                    base: Optional[Path]) -> Tuple[List[Any], List[str]]:
+    """One value -> class mapping for every mask of the set (radnb.dicom.masks), and its class names."""
+    from ..dicom.masks import MaskSource, survey_values
+
+    folder_names = dict(enumerate(_codes_from(base, 0))) if base is not None and (base / "labels.json").exists() else None
+    values, names = survey_values([m.array if isinstance(m, ArrayItem) else m for m in mask_items], names=folder_names)
+    if len(values) == 1:  # every mask empty: still a background / foreground task
+        values, names = [0, 1], [names[0], "foreground"]
+    if codes is not None:
+        codes = [str(c) for c in codes]
+        if len(codes) != len(values) and set(values) <= set(range(len(codes))):
+            values = list(range(len(codes)))  # the masks hold class numbers; some classes are absent here
+        elif len(codes) != len(values):
+            raise InvalidArgumentError(
+                f"The masks hold {len(values)} classes (stored values {values}) but codes names {len(codes)}: {codes}.")
+        names = codes
+    wrapped = [MaskSource(m, tuple(values), tuple(names), reference=i) for m, i in zip(mask_items, image_items)]
+    return wrapped, list(names)
+
+
 def segmentation_dls(
     images: Any,
     masks: Any = None,
@@ -586,12 +607,16 @@ def segmentation_dls(
         A folder with ``cases.csv`` (columns series/file, mask, patient_id; the
         synthetic CT set), or a list of images/volumes (paths or arrays).
     masks
-        Label maps matching ``images`` (``.npy``, NIfTI, PNG, DICOM SEG or arrays;
-        0 = background), or a function image -> mask path. Not needed with a folder.
+        Masks matching ``images`` (PNG, ``.npy``, NIfTI, NRRD, DICOM SEG or arrays),
+        or a function image -> mask path. Not needed with a folder. They are read by
+        :func:`radnb.dicom.load_mask`: stored values become classes shared by the
+        whole set (``{0, 255}`` -> background/foreground; a DICOM SEG is placed on
+        its image's grid).
     patient
         Patient id per image (default: the table's patient_id, else one per image).
     codes
-        Class names, background first (default from ``labels.json`` if present).
+        Class names, background first (default: ``labels.json``, the SEG's segment
+        labels, else ``foreground`` / ``class <value>``).
     windows, size, context, bs, normalize, cache, device, num_workers
         As for :func:`classification_dls`.
 
@@ -608,7 +633,7 @@ def segmentation_dls(
     >>> masks = [(v > 60).astype("uint8") for v in vols]
     >>> dls = segmentation_dls(vols, masks, windows="soft_tissue", size=32, bs=4)
     >>> dls.codes
-    ['background', 'class1']
+    ['background', 'foreground']
     """
     from fastai.data.block import DataBlock
 
@@ -648,6 +673,8 @@ def segmentation_dls(
         patients = [str(p) for p in patient] if patient is not None else [f"case{i}" for i in range(len(image_items))]
     if max_items is not None:
         image_items, mask_items, patients = image_items[:max_items], mask_items[:max_items], patients[:max_items]
+
+    mask_items, codes = _shared_classes(mask_items, image_items, codes, base)
 
     store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
     windows = windows if windows is not None else (None,)
@@ -703,7 +730,6 @@ def segmentation_dls(
     valid_idx = np.array([remap[i] for i in valid_idx], dtype=int)
     _check_split(train_idx, valid_idx, valid_patients, "slices")
 
-    codes = list(codes) if codes is not None else _codes_from(base, n_classes)
     if len(codes) < n_classes:
         raise InvalidArgumentError(f"The masks hold {n_classes} classes but codes names only {len(codes)}: {codes}.")
     prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],

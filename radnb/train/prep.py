@@ -351,6 +351,13 @@ def _load_2d(item: Any, windows: Sequence[WindowSpec], size: int) -> np.ndarray:
 def _item_key(item: Any) -> str:
     if isinstance(item, ArrayItem):
         return item.key()
+    import hashlib
+
+    from ..dicom.masks import MaskSource
+
+    if isinstance(item, MaskSource):  # the same file mapped with other classes is another cache entry
+        src = item.source if isinstance(item.source, (str, Path)) else ArrayItem(np.asarray(item.source.array))
+        return _item_key(src) + "-classes-" + hashlib.sha1(repr((item.values, item.names)).encode()).hexdigest()[:12]
     path = Path(item)
     if not path.is_dir():
         return "file-" + file_digest(path)
@@ -470,80 +477,25 @@ def read_nifti(path: PathLike) -> np.ndarray:
     return np.transpose(data, (2, 1, 0))
 
 
-def read_dicom_seg(path: PathLike) -> np.ndarray:
-    """Read a DICOM SEG object as an integer label map (Z, H, W) (value = segment number).
-
-    Frames are grouped by their plane position and ordered along the slice
-    normal, like the image series they annotate.
-
-    Examples
-    --------
-    >>> read_dicom_seg  # doctest: +ELLIPSIS
-    <function read_dicom_seg at ...>
-    """
-    from ..dicom import read_dataset
-
-    ds = read_dataset(path)
-    if getattr(ds, "Modality", "") != "SEG":
-        raise TrainingDataError(f"{path}: not a DICOM SEG object (Modality is {getattr(ds, 'Modality', '?')!r}).")
-    frames = ds.pixel_array
-    if frames.ndim == 2:
-        frames = frames[None]
-    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
-    segments, positions = [], []
-    for i in range(len(frames)):
-        seg_no, pos = 1, (0.0, 0.0, float(i))
-        if i < len(per_frame):
-            fg = per_frame[i]
-            if "SegmentIdentificationSequence" in fg:
-                seg_no = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-            if "PlanePositionSequence" in fg:
-                pos = tuple(float(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient)
-        segments.append(seg_no)
-        positions.append(pos)
-    orient = None
-    shared = getattr(ds, "SharedFunctionalGroupsSequence", None)
-    if shared and "PlaneOrientationSequence" in shared[0]:
-        orient = np.array([float(v) for v in shared[0].PlaneOrientationSequence[0].ImageOrientationPatient])
-    normal = np.cross(orient[:3], orient[3:]) if orient is not None else np.array([0.0, 0.0, 1.0])
-    depth = [float(np.dot(normal, p)) for p in positions]
-    slices = sorted(set(np.round(depth, 3)))
-    out = np.zeros((len(slices), frames.shape[1], frames.shape[2]), dtype=np.int64)
-    for frame, seg_no, d in zip(frames, segments, depth):
-        z = slices.index(round(d, 3))
-        out[z][frame > 0] = seg_no
-    return out
-
-
 def read_mask(source: Any) -> np.ndarray:
-    """Read a label map from ``.npy``, NIfTI, PNG or DICOM SEG (or pass an array through).
+    """Read a label map as class indices through radnb's one mask loader (:func:`radnb.dicom.masks.load_mask`).
+
+    PNG/JPEG, ``.npy``, NIfTI, NRRD, DICOM SEG or an array; stored values are mapped
+    to classes (``{0, 255}`` -> 0/1). A :class:`radnb.dicom.masks.MaskSource` maps
+    them the way its whole data set does.
 
     Examples
     --------
     >>> import numpy as np
-    >>> int(read_mask(ArrayItem(np.eye(3, dtype=np.uint8))).sum())
+    >>> int(read_mask(ArrayItem(np.eye(3, dtype=np.uint8) * 255)).sum())
     3
     """
-    if isinstance(source, ArrayItem):
-        arr = np.asarray(source.array)
-    else:
-        path = Path(source)
-        if path.suffix.lower() == ".npy":
-            arr = np.load(path)
-        elif _is_nifti(path):
-            arr = read_nifti(path)
-        elif _is_image_file(path):
-            arr = _read_picture(path)
-            if arr.ndim == 3:
-                arr = arr[..., 0]
-        else:
-            arr = read_dicom_seg(path)
-    if arr.dtype.kind == "f":
-        if not np.allclose(arr, np.round(arr)):
-            raise TrainingDataError(f"{item_name(source)}: a mask must hold whole-number class labels, found fractions.")
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    return arr.astype(np.int64)
+    from ..dicom.masks import MaskSource, load_mask as load_label_map
+
+    if isinstance(source, MaskSource):
+        return source.load().array.astype(np.int64)
+    src = np.asarray(source.array) if isinstance(source, ArrayItem) else source
+    return load_label_map(src).array.astype(np.int64)
 
 
 def load_mask(item: Any, size: int, cache: Optional[PreprocessCache] = None) -> np.ndarray:

@@ -99,7 +99,11 @@ def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
                         mask = _outline(mask)
                     rgba[mask, :3] = np.asarray(color, dtype=np.float32) / 255.0
                     rgba[mask, 3] = 1.0 if viewer.overlay_style == "outline" else viewer.opacity
-                if layer.name not in seen:
+                names = layer.meta.get("class_names")  # from radnb.dicom.load_mask: one entry per named class
+                if layer.name not in seen and names and len(names) > 1:
+                    legend_handles += [Patch(color=np.asarray(layer.meta["colors"][v]) / 255.0, label=names[v])
+                                       for v in layer.meta["colors"] if v in names]
+                elif layer.name not in seen:
                     legend_handles.append(Patch(color=np.asarray(layer.meta["color"]) / 255.0, label=layer.name))
             else:
                 table = np.asarray(layer.meta["cmap"], dtype=np.float32) / 255.0

@@ -465,17 +465,40 @@ class SliceViewer(anywidget.AnyWidget):
 LabelsArg = Union[None, Any, Mapping[str, Any], Sequence[Any]]
 
 
-def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0) -> List[Layer]:
+def _read_mask_files(items: List[Tuple[Any, Any]], like: Any) -> List[Tuple[str, Any, Optional[List[str]]]]:
+    """Mask files and LabelMaps through radnb's one loader -> (layer name, label map, class names)."""
+    out = []
+    for name, arr in items:
+        if not (isinstance(arr, (str, Path)) or type(arr).__name__ == "LabelMap"):
+            out.append((str(name), arr, None))
+            continue
+        from ..dicom.masks import load_mask
+
+        mask = load_mask(arr, like=like)
+        if mask.channels:  # overlapping segments: one overlay each
+            out.extend((f"{name}: {c}", channel, ["background", c]) for c, channel in zip(mask.classes, mask.array))
+            continue
+        if len(mask.classes) == 2 and mask.classes[1] != "foreground" and name in ("labels", "truth", "prediction"):
+            name = f"{name}: {mask.classes[1]}"
+        out.append((str(name), mask.array, mask.classes))
+    return out
+
+
+def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0, like: Any = None) -> List[Layer]:
     if labels is None:
         return []
+    if isinstance(labels, (str, Path)) or type(labels).__name__ == "LabelMap":
+        labels = {"labels": labels}
     if isinstance(labels, Mapping):
         items = list(labels.items())
+    elif isinstance(labels, (list, tuple)) and labels and all(isinstance(x, (str, Path)) for x in labels):
+        items = [(Path(x).name, x) for x in labels]
     elif isinstance(labels, (list, tuple)) and labels and not np.isscalar(labels[0]) and np.asarray(labels[0]).ndim >= 2:
         items = [(f"labels {k + 1}", x) for k, x in enumerate(labels)]
     else:
         items = [("labels", labels)]
     layers = []
-    for k, (name, arr) in enumerate(items):
+    for k, (name, arr, class_names) in enumerate(_read_mask_files(items, like)):
         data = as_labels(arr, shape, name)
         color = display.LABEL_COLORS[(start_color + k) % len(display.LABEL_COLORS)]
         classes = sorted(int(v) for v in np.unique(data) if v)
@@ -486,7 +509,10 @@ def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: i
                 str(c): list(display.LABEL_COLORS[(start_color + k + i) % len(display.LABEL_COLORS)])
                 for i, c in enumerate(classes)
             }
-        layers.append(Layer(str(name), "labels", data, {"colors": colors, "color": list(color)}))
+        meta = {"colors": colors, "color": list(color)}
+        if class_names is not None:
+            meta["class_names"] = {str(c): n for c, n in enumerate(class_names) if c}
+        layers.append(Layer(str(name), "labels", data, meta))
     return layers
 
 
@@ -585,7 +611,7 @@ def show(
     """
     vol = as_volume(x, spacing=spacing, modality=modality)
     shape = vol.shape[:3]
-    overlays = _label_layers(labels, shape)
+    overlays = _label_layers(labels, shape, like=x)
     if heatmap is not None:
         overlays.append(_heat_layer(heatmap, shape, cmap))
     if isinstance(views, str) and views in VIEWS:
@@ -655,7 +681,7 @@ def compare(
     ids = {}
     for name, arr, color in (("truth", truth, 0), ("prediction", prediction, 1)):
         if arr is not None:
-            layer = _label_layers({name: arr}, shape, start_color=color)[0]
+            layer = _label_layers({name: arr}, shape, start_color=color, like=image)[0]
             overlays.append(layer)
             ids[name] = len(overlays)
             panels.append({"title": name, "view": None, "layers": [ids[name]]})
