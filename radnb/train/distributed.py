@@ -408,9 +408,9 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
 
         device = PartialState().device
         _share_cpu_threads()
-    dls_kwargs.setdefault("progress", verbose and is_main_process())
     set_seed(seed)
     if task == "classification":
+        dls_kwargs.setdefault("progress", verbose and is_main_process())
         dls = rdata.classification_dls(source, seed=seed, device=device, **dls_kwargs)
     else:
         dls = rdata.segmentation_dls(source, seed=seed, device=device, **dls_kwargs)
@@ -467,6 +467,11 @@ def _finish() -> None:
         dist.destroy_process_group()
 
 
+def _launched_train(source: Any, out: str, train_kwargs: Dict[str, Any]) -> None:
+    """What each process started by :func:`notebook_train` runs (a named function: the launcher needs one)."""
+    train(source, out=out, **train_kwargs)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -513,8 +518,8 @@ def notebook_train(source: Any, *, num_processes: int = 2, out: PathLike = "mode
     out = Path(out).resolve()
     summary = _summary_path(out)
     summary.unlink(missing_ok=True)
-    job = functools.partial(train, source, out=out, **train_kwargs)
-    notebook_launcher(job, num_processes=num_processes, use_port=str(_free_port()))
+    notebook_launcher(_launched_train, args=(source, str(out), train_kwargs), num_processes=num_processes,
+                      use_port=str(_free_port()))
     if not summary.exists():
         raise DistributedSetupError(f"The training processes ended without writing {summary}; see their output above.")
     return TrainResult.load(summary)
