@@ -189,6 +189,32 @@ def _course_repository(tmp: Path) -> Path:
     return repo
 
 
+def test_recipe_profiles_image_and_links():
+    """values.yaml's CPU and GPU profiles, the image's pins and the per-notebook links, as documented."""
+    yaml = pytest.importorskip("yaml")
+    values = yaml.safe_load((RECIPE / "values.yaml").read_text())
+    profiles = {p["slug"]: p["kubespawner_override"] for p in values["singleuser"]["profileList"]}
+    assert set(profiles) == {"cpu", "gpu"}
+    assert profiles["gpu"]["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
+    assert "extra_resource_limits" not in profiles["cpu"]
+    mounts = values["singleuser"]["storage"]["extraVolumeMounts"]
+    assert any(m["subPath"] == "submissions/{username}" and m["mountPath"].endswith("/submit") for m in mounts)
+    dockerfile = (RECIPE / "singleuser" / "Dockerfile").read_text()
+    assert "binder/requirements.txt" in dockerfile and "singleuser/requirements.txt" in dockerfile
+    extra = (RECIPE / "singleuser" / "requirements.txt").read_text()
+    assert "nbgitpuller" in extra and "jupyterhub" in extra
+    import links
+
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    out = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(out):
+        assert links.main(["https://hub.example.org", "https://github.com/dept/radnb-class"]) == 0
+    table = out.getvalue()
+    assert all(f"lab%2Ftree%2Fradnb-class%2F{name}" in table for name in notebooks), table
+
+
 @pytest.mark.slow
 def test_a_class_on_jupyterhub(tmp_path, artifacts_dir):
     proxy = _proxy_binary()
