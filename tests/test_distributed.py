@@ -89,6 +89,8 @@ def test_accelerate_launch_two_cpu_processes_match_single_process(tmp_path):
     assert cache[0]["prepared"] == len(table) and cache[1]["prepared"] == 0 and cache[1]["reused"] >= len(table)
     assert len(_cache_entries(data_dir)) == len(table)
 
+    # each process's metrics saw every validation prediction once (gathered, fastai's padding removed)
+    assert summary["metric_items"] == [summary["n_valid"]] * 2
     # metrics gathered from both processes == process 0's single-process evaluate() of the saved model
     gathered, single = summary["metrics"], summary["evaluation"]
     assert np.isclose(gathered["auroc"], single["auc"], atol=1e-6)

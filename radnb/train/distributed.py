@@ -289,6 +289,9 @@ class TrainResult:
         The validation patients (identical on every process).
     cache
         Per process: ``{"rank", "prepared", "reused"}`` preprocessing-cache counts while the DataLoaders were built.
+    metric_items
+        Per process: how many validation predictions radnb's classification metrics saw in the last
+        epoch (``n_valid`` on every process when the gathering works; ``None`` for segmentation).
     """
 
     task: str
@@ -302,6 +305,7 @@ class TrainResult:
     n_valid: int
     valid_patients: List[str]
     cache: List[Dict[str, int]] = field(default_factory=list)
+    metric_items: List[Optional[int]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: PathLike) -> "TrainResult":
@@ -441,10 +445,13 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
     names = list(learn.recorder.metric_names[1:-1])  # drop "epoch" and "time"
     values = list(learn.recorder.values[-1])
     metrics = {n: _float(v) for n, v in zip(names, values) if n not in ("train_loss",)}
+    # how many validation predictions radnb's metrics saw in the last epoch: all of them, once, on every process
+    seen = next((sum(len(p) for p in m.probs) for m in learn.metrics if getattr(m, "probs", None)), None)
     all_counts = _gather_objects(counts)
     result = TrainResult(task=task, model_path=str(out), processes=world_size(), epochs=epochs,
                          seconds=round(seconds, 3), metrics=metrics, evaluation={}, n_train=len(dls.train_ds),
-                         n_valid=len(dls.valid_ds), valid_patients=valid_patients, cache=all_counts)
+                         n_valid=len(dls.valid_ds), valid_patients=valid_patients, cache=all_counts,
+                         metric_items=_gather_objects(seen))
     if is_main_process():
         save_model(learn, out)
         report = evaluate(learn, n_bootstrap=200)
