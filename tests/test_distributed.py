@@ -176,3 +176,12 @@ def test_notebook_launcher_from_a_kernel_segmentation_dice(tmp_path):
     per_class = dice(np.concatenate(preds), np.concatenate(refs), n_classes=len(model.info.vocab))
     assert np.isclose(np.nanmean(per_class), summary["metrics"]["dice"], atol=1e-6)
     assert len(_cache_entries(data_dir)) == n_entries  # evaluating here reused the cache, built once
+
+
+def test_docstring_examples_run(tmp_data_dir):
+    import doctest
+
+    import radnb.train.distributed as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
