@@ -97,6 +97,7 @@ def main() -> None:
     common = ["train", str(data), "--epochs", str(args.epochs), "--size", str(args.size), "--bs", str(args.bs),
               "--windows", "auto", "--seed", "1", "--quiet"]
     rows = []
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     for processes in (1, 2):
         cache = tmp / f"cache{processes}"  # each run starts with an empty cache
         env = {**os.environ, "PYTHONPATH": str(ROOT), "RADNB_DATA": str(cache)}
@@ -120,13 +121,15 @@ def main() -> None:
         })
     table = pd.DataFrame(rows)
     print(f"Data: {what}; {args.epochs} epochs, {args.size} px, batch {args.bs} per process; "
-          f"{os.cpu_count()} CPU(s) visible; torch threads split between the processes.")
+          f"{os.cpu_count()} CPU(s) visible; torch threads split between the processes; load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine slows both runs).")
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(table.to_string(index=False))
     one, two = rows
     print(f"\nfit time ratio 2 processes / 1 process: {two['fit_s'] / one['fit_s']:.2f}")
     print("Within each run the gathered metrics equal the single-process evaluation of the saved model; across runs they "
-          "differ a little because 2 processes see each batch split in two (batch norm statistics per half-batch).")
+          f"may differ: 2 processes train with an effective batch of {2 * args.bs} ({args.bs} per process), half as "
+          "many steps per epoch.")
 
 
 if __name__ == "__main__":
