@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help labextension
+.PHONY: lab test install data browser clean-notebooks benchmarks help labextension hub-tools hub-test
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
 	@echo "make labextension - rebuild the JupyterLab extension (needs Node.js 18+ and npm; the build is committed)"
+	@echo "make hub-test - run a class on a local JupyterHub (3 students, grading; deploy/jupyterhub/)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,17 @@ browser:
 	  else \
 	    echo "chromium is not installed: browser tests will be skipped (install Debian's 'chromium' package)"; \
 	  fi; }
+
+# JupyterHub's proxy (npm) for the hub test, into the ignored .hub-tools/ (nothing global).
+HUB_PROXY := .hub-tools/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY):
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for JupyterHub's configurable-http-proxy (Debian: apt-get install npm)"; exit 1; }
+	npm install --prefix .hub-tools --no-audit --no-fund "configurable-http-proxy@^4"
+
+hub-tools: $(HUB_PROXY)
+
+hub-test: install hub-tools
+	$(PY) -m pytest tests/test_hub.py $(PYTEST_ARGS)
 
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,11 +10,14 @@ Examples
     $ radnb data get pneumoniamnist
     $ radnb course release notebooks/ release/
     $ radnb course grade submissions/ --source notebooks/ --out grades/
+    $ radnb train data/chest --epochs 5 --out model.pth
+    $ accelerate launch --num_processes 2 -m radnb.cli train data/chest --out model.pth
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from .errors import RadnbError
@@ -76,6 +79,25 @@ def _cmd_course_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train.distributed import is_main_process, train
+
+    kwargs = {}
+    for name in ("size", "bs", "valid_pct", "label", "patient"):
+        value = getattr(args, name)
+        if value is not None:
+            kwargs[name] = value
+    if args.windows is not None:
+        kwargs["windows"] = tuple(args.windows) if len(args.windows) > 1 else args.windows[0]
+    result = train(args.source, task=args.task, out=args.out, epochs=args.epochs, lr=args.lr, arch=args.arch,
+                   seed=args.seed, verbose=not args.quiet, **kwargs)
+    if is_main_process():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(f"trained {result.epochs} epoch(s) on {result.processes} process(es) in {result.seconds:.1f} s: {shown}")
+        print(f"model: {result.model_path}  (summary: {Path(result.model_path).with_suffix('.json')})")
+    return 0
+
+
 def _cmd_notebooks_clean(args: argparse.Namespace) -> int:
     from .grading.notebooks import clean_notebooks
 
@@ -122,6 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback (default: grades)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook (default: 600)")
     p.set_defaults(func=_cmd_course_grade)
+
+    p = sub.add_parser(
+        "train", help="train a classifier or segmenter from a folder or CSV (also under `accelerate launch`)",
+        description="Train, save and evaluate a model. On several GPUs: "
+                    "accelerate launch --num_processes 2 -m radnb.cli train data/ --out model.pth "
+                    "(add --cpu to accelerate launch on a machine without GPUs).")
+    p.add_argument("source", help="folder (labels.csv / class sub-folders / cases.csv) or CSV file")
+    p.add_argument("--task", choices=["classification", "segmentation"], default="classification")
+    p.add_argument("--out", default="model.pth", help="model file to write (default: model.pth; a .json summary beside it)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs of fit_one_cycle (default: 5)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the architecture's)")
+    p.add_argument("--arch", default="auto", help="architecture (default: auto = compact on CPUs, resnet18 on GPUs)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default: depends on the device)")
+    p.add_argument("--bs", type=int, default=None, help="batch size per process (default: depends on the device)")
+    p.add_argument("--valid-pct", dest="valid_pct", type=float, default=None, help="fraction of patients for validation")
+    p.add_argument("--windows", nargs="+", default=None, help="window per channel, e.g. lung mediastinum bone (default: auto)")
+    p.add_argument("--label", default=None, help="label column (classification; default: label)")
+    p.add_argument("--patient", default=None, help="patient column (default: auto)")
+    p.add_argument("--seed", type=int, default=42, help="split, weights and shuffling seed (default: 42)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-process lines")
+    p.set_defaults(func=_cmd_train)
 
     nbs = sub.add_parser("notebooks", help="notebook maintenance").add_subparsers(dest="nb_command", metavar="ACTION")
     p = nbs.add_parser("clean", help="strip outputs, execution counts and Colab metadata")

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError, RadnbError
 from .cache import PreprocessCache
+from .distributed import rank0_first_when_distributed
 from .prep import (ArrayItem, Preprocessing, SliceItem, TrainingDataError, _is_image_file, imagenet_stats,
                    load_image, load_mask, load_volume)
 
@@ -338,6 +339,7 @@ def _device_and_workers(device, num_workers):
 
 
 # ------------------------------------------------------------------ classification
+@rank0_first_when_distributed  # several processes: process 0 fills the cache, the others reuse it
 def classification_dls(
     source: Any,
     label: Union[str, Sequence[Any], None] = "label",
@@ -570,6 +572,7 @@ def _shared_classes(mask_items: List[Any], image_items: List[Any], codes: Option
     return wrapped, list(names)
 
 
+@rank0_first_when_distributed  # several processes: process 0 fills the cache, the others reuse it
 def segmentation_dls(
     images: Any,
     masks: Any = None,

@@ -97,7 +97,8 @@ def save_model(learner: Any, path: PathLike) -> Path:
         A learner from :func:`radnb.classifier` / :func:`radnb.segmenter` (or a
         :class:`RadnbModel`).
     path
-        File to write; parent folders are created.
+        File to write; parent folders are created. In distributed training
+        (several processes) only process 0 writes; the others return the path.
 
     Returns
     -------
@@ -108,8 +109,12 @@ def save_model(learner: Any, path: PathLike) -> Path:
     >>> save_model  # doctest: +ELLIPSIS
     <function save_model at ...>
     """
-    model, info = _model_and_info(learner)
+    from .distributed import is_main_process
+
     path = Path(path)
+    if not is_main_process():  # distributed training: the processes hold the same weights; process 0 writes
+        return path
+    model, info = _model_and_info(learner)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {

@@ -383,6 +383,16 @@ def _class_probabilities(pred, n_classes_hint=None):
     return torch.softmax(pred.float(), dim=-1)
 
 
+def _gathering_detach(learn):
+    """The learner's ``to_detach``: detached, on the CPU and, in distributed training, gathered from every
+    process with fastai's padding removed (what fastai's ``AccumMetric`` uses), so a metric sees the whole
+    validation set once."""
+    to_detach = getattr(learn, "to_detach", None)
+    if to_detach is not None:
+        return to_detach
+    return lambda t: t.detach().cpu()
+
+
 class _Accumulating:
     """Collects probabilities and targets over an epoch; subclasses compute ``value``."""
 
@@ -398,8 +408,9 @@ class _Accumulating:
         pred, targ = learn.pred, learn.yb[0]
         if isinstance(pred, (tuple, list)):
             pred = pred[0]
-        self.probs.append(_class_probabilities(pred.detach()).cpu())
-        self.targs.append(targ.detach().cpu())
+        detach = _gathering_detach(learn)
+        self.probs.append(detach(_class_probabilities(pred.detach())))
+        self.targs.append(detach(targ))
 
     def _scores(self):
         import torch
@@ -441,8 +452,9 @@ class _AUROC(_Accumulating):
         import torch
 
         pred = learn.pred[0] if isinstance(learn.pred, (tuple, list)) else learn.pred
-        self.probs.append(torch.sigmoid(pred.detach().float()).cpu())
-        self.targs.append(learn.yb[0].detach().cpu())
+        detach = _gathering_detach(learn)
+        self.probs.append(detach(torch.sigmoid(pred.detach().float())))
+        self.targs.append(detach(learn.yb[0]))
 
     @property
     def value(self):
@@ -515,8 +527,8 @@ class _SegOverlap:
         pred = learn.pred
         if isinstance(pred, (tuple, list)):
             pred = pred[0]
-        labels = pred.argmax(dim=1)
-        targ = learn.yb[0]
+        detach = _gathering_detach(learn)
+        labels, targ = detach(pred.argmax(dim=1)), detach(learn.yb[0])
         n = self.n_classes or pred.shape[1]
         for c in range(1, n):
             pc, tc = labels == c, targ == c
