@@ -528,7 +528,7 @@ class SliceViewer(anywidget.AnyWidget):
     def __repr__(self) -> str:
         z, h, w = self.display_shape
         return (
-            f"<radnb SliceViewer {self.view} slice {self.slice + 1}/{self.n_slices} of {z}×{h}×{w}, "
+            f"<radnb SliceViewer {self.view} slice {self.slice_number}/{self.n_slices} of {z}×{h}×{w}, "
             f"W {self.window:g} L {self.level:g}{' (' + self.preset + ')' if self.preset else ''}>"
         )
 
