@@ -156,7 +156,7 @@ def heat_alpha(levels: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> heat_alpha(np.array([0, 1, 255])).round(3).tolist()
+    >>> [round(float(a), 3) for a in heat_alpha(np.array([0, 1, 255]))]
     [0.0, 0.004, 1.0]
     """
     return np.asarray(levels, dtype=np.float32) / 255.0

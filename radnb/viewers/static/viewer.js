@@ -114,7 +114,7 @@ function render({ model, el }) {
   const spacing = model.get("_spacing");
   const layers = model.get("_layers");
   const panelsSpec = model.get("_panels");
-  const units = model.get("_units");
+  const units = model.get("_units") === "raw" ? "" : model.get("_units"); // "raw": no physical unit to name
   const superiorFirst = model.get("_superior_first");
   const geometry = model.get("_geometry") || {};
   const spacingKnown = geometry.spacing_known !== false;
