@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help
+.PHONY: lab test install data browser clean-notebooks student-notebooks benchmarks help
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
+	@echo "make student-notebooks - regenerate notebooks/ (student versions) from instructor/notebooks/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,4 +50,9 @@ benchmarks: install
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean-notebooks: install
-	$(PY) -m radnb.cli notebooks clean notebooks
+	$(PY) -m radnb.cli notebooks clean instructor/notebooks
+
+# Residents open notebooks/ (make lab, Binder, Colab): the student versions, generated from the
+# solution-bearing sources in instructor/notebooks/. Edit the sources, then run this target.
+student-notebooks: install
+	$(PY) -m radnb.cli course release instructor/notebooks notebooks

@@ -1,6 +1,6 @@
 """Wall time and peak memory of every curriculum notebook, against the budgets.
 
-Runs each notebook in ``notebooks/`` top to bottom in a fresh kernel (as the
+Runs each source notebook in ``instructor/notebooks/`` (with its solutions) top to bottom in a fresh kernel (as the
 tests and ``radnb course grade`` do) and prints a table. Budgets, on 2 CPU
 cores: at most 5 minutes and 2 GB per notebook, 25 minutes for the whole
 curriculum. The baseline row is an empty notebook that only imports radnb,
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a budget is exceeded")
     args = parser.parse_args(argv)
 
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted((ROOT / "instructor" / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # with solutions
     if args.names:
         notebooks = [p for p in notebooks if any(p.stem.startswith(n.replace(".ipynb", "")) for n in args.names)]
     if not notebooks:
