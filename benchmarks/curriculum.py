@@ -83,15 +83,18 @@ def duration_claims(text: str) -> list:
     []
     """
     out = []
-    for line in text.splitlines():
-        if _SKIP_LINE.search(line.strip()):
-            continue
+    # one paragraph at a time (a sentence may wrap onto the next line), headings left out
+    paragraphs = re.split(r"\n\s*\n", text)
+    for para in paragraphs:
+        line = " ".join(x.strip() for x in para.splitlines() if x.strip() and not _SKIP_LINE.search(x.strip()))
         line = _ESTIMATED.sub("", line)
         for sentence in re.split(r"(?<=[.;!?])\s+", line):
             if _SKIP_SENTENCE.search(sentence):
                 continue
             for m in _CLAIM.finditer(sentence):
                 if m.group("unit").lower() == "s" and not m.group("lo")[0].isdigit():
+                    continue
+                if sentence[m.end():].lstrip().startswith("to "):  # "a few seconds to a minute": the upper end counts
                     continue
                 unit = _UNIT[m.group("unit").lower().rstrip("s") or "s"]
                 lo = _number(m.group("lo")) + (0.5 if m.group("and_half") else 0.0)
