@@ -719,6 +719,8 @@ def test_reopened_notebook_shows_pictures_not_errors(data, artifacts_dir, tmp_pa
     path = write_notebook(nbdir / "reopen.ipynb", cells)
     server = JupyterServer(nbdir, app="lab").start()
     page = chrome.new_page(viewport={"width": 1300, "height": 1000})
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     try:
         page.goto(server.notebook_url("reopen.ipynb"))
         nb = NotebookPage(page)
@@ -738,24 +740,37 @@ def test_reopened_notebook_shows_pictures_not_errors(data, artifacts_dir, tmp_pa
         nb.cell(0).locator(".jp-InputArea-editor").click()
         page.keyboard.press("Escape")
         page.keyboard.press("Control+s")
-        deadline = __import__("time").time() + 30
-        while "widget-state" not in path.read_text() and __import__("time").time() < deadline:
+        def saved_models():
+            meta = json.loads(path.read_text())["metadata"].get("widgets", {})
+            return set(meta.get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+
+        deadline = __import__("time").time() + 60
+        while len(saved_models()) < 3 and __import__("time").time() < deadline:
             page.wait_for_timeout(300)
-        saved = json.loads(path.read_text())
-        assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {}), \
-            "JupyterLab did not save the widget state (radnb's shipped saveState setting)"
-        # the kernel goes away (a closed laptop, a new day): delete the session, then reopen the page
+        views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+                 for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", [])
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert len(views) == 3 and set(views) <= saved_models(), \
+            "JupyterLab did not save the widget state of the outputs (radnb's shipped saveState setting)"
+        # the tab is closed and the kernel goes away (a closed laptop, a new day); then the notebook is reopened
+        page.goto("about:blank")
         with urllib.request.urlopen(f"{server.url}/api/sessions?token={server.token}") as r:
             sessions = json.loads(r.read())
         for sess in sessions:
             req = urllib.request.Request(f"{server.url}/api/sessions/{sess['id']}?token={server.token}", method="DELETE")
             urllib.request.urlopen(req).close()
         page.goto(server.notebook_url("reopen.ipynb"))
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function(
-            "() => { const i = document.querySelector('img.radnb-snapshot'); return !!i && !i.hidden && i.complete && i.naturalWidth > 100; }",
-            timeout=60_000,
-        )
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        try:
+            page.wait_for_function(
+                "() => { const i = document.querySelector('img.radnb-snapshot');"
+                " return !!i && !i.hidden && i.complete && i.naturalWidth > 100; }",
+                timeout=120_000,
+            )
+        except Exception:
+            page.screenshot(path=str(artifacts_dir / "viewer-lab-reopened-FAILED.png"), full_page=True)
+            (artifacts_dir / "viewer-lab-reopened-FAILED.txt").write_text("\n".join(console) + "\n\n" + path.read_text()[-3000:])
+            raise
         page.wait_for_timeout(3500)  # past the viewer's 3 s wait for a kernel
         body = page.locator(".jp-Notebook").inner_text()
         assert "model not found" not in body and "Error displaying widget" not in body
