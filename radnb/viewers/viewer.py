@@ -702,6 +702,7 @@ def compare(
     height: int = 420,
     static: bool = False,
     budget_bytes: int = BROWSER_BUDGET_BYTES,
+    show_phi: bool = False,
 ):
     """Side-by-side panels (image, + truth, + prediction, + heat map) that scroll, zoom and window together.
 
@@ -718,7 +719,7 @@ def compare(
         Panel titles (default "image", "truth", "prediction", "heat map";
         a last panel "truth vs prediction" is added when both are given).
     Other parameters
-        As for :func:`show`; ``overlay_style`` defaults to outlines here.
+        As for :func:`show` (``show_phi`` included); ``overlay_style`` defaults to outlines here.
 
     Examples
     --------
@@ -753,7 +754,7 @@ def compare(
             panel["title"] = str(title)
     viewer = SliceViewer(
         vol, overlays, panels, preset=preset, view=view, opacity=opacity, overlay_style=overlay_style,
-        height=height, budget_bytes=budget_bytes, static_fallback=not static,
+        height=height, budget_bytes=budget_bytes, static_fallback=not static, show_phi=show_phi,
     )
     if static:
         from .static import StaticImage
