@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help labextension hub-tools hub-test
+.PHONY: lab test install data browser clean-notebooks student-notebooks benchmarks help labextension hub-tools hub-test
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
@@ -13,6 +13,7 @@ help:
 	@echo "make benchmarks - print the benchmark tables"
 	@echo "make labextension - rebuild the JupyterLab extension (needs Node.js 18+ and npm; the build is committed)"
 	@echo "make hub-test - run a class on a local JupyterHub (3 students, grading; deploy/jupyterhub/)"
+	@echo "make student-notebooks - regenerate notebooks/ (student versions) from instructor/notebooks/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,4 +73,9 @@ labextension: install
 	$(VENV)/bin/jupyter labextension list 2>&1 | grep radnb
 
 clean-notebooks: install
-	$(PY) -m radnb.cli notebooks clean notebooks
+	$(PY) -m radnb.cli notebooks clean instructor/notebooks
+
+# Residents open notebooks/ (make lab, Binder, Colab): the student versions, generated from the
+# solution-bearing sources in instructor/notebooks/. Edit the sources, then run this target.
+student-notebooks: install
+	$(PY) -m radnb.cli course release instructor/notebooks notebooks

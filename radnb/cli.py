@@ -8,8 +8,8 @@ Examples
     $ radnb data prepare           # write the synthetic sample data sets
     $ radnb data list              # sample sets and public datasets, and what is cached
     $ radnb data get pneumoniamnist
-    $ radnb course release notebooks/ release/
-    $ radnb course grade submissions/ --source notebooks/ --out grades/
+    $ radnb course release instructor/notebooks/ notebooks/
+    $ radnb course grade submissions/ --source instructor/notebooks/ --out grades/
     $ radnb train data/chest --epochs 5 --out model.pth
     $ accelerate launch --num_processes 2 -m radnb.cli train data/chest --out model.pth
 """
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_course_release)
     p = course.add_parser("grade", help="run each submission in a fresh kernel and write a gradebook")
     p.add_argument("submissions", help="folder with one sub-folder (or notebook) per student")
-    p.add_argument("--source", default="notebooks", help="instructor notebooks (default: notebooks)")
+    p.add_argument("--source", default="instructor/notebooks",
+                   help="instructor (source) notebooks (default: instructor/notebooks)")
     p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback (default: grades)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook (default: 600)")
     p.set_defaults(func=_cmd_course_grade)

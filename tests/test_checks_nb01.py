@@ -16,7 +16,7 @@ from radnb.grading.checks import nb01_dicom
 from radnb.grading.notebooks import graded_cells, student_version, validate_nbgrader
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "01_dicom_windowing.ipynb"
+NOTEBOOK = ROOT / "instructor" / "notebooks" / "01_dicom_windowing.ipynb"  # the source, with solutions
 
 
 pytestmark = pytest.mark.usefixtures("fresh_grading_session")

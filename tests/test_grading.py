@@ -23,7 +23,7 @@ from radnb.grading.notebooks import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WELCOME = ROOT / "notebooks" / "00_welcome.ipynb"
+WELCOME = ROOT / "instructor" / "notebooks" / "00_welcome.ipynb"  # the source, with solutions
 
 
 pytestmark = pytest.mark.usefixtures("fresh_grading_session")
@@ -306,12 +306,12 @@ def test_hidden_tests_are_removed_and_markdown_solutions_stubbed():
 
 
 def test_release_writes_student_versions(tmp_path):
-    written = course.release(ROOT / "notebooks", tmp_path / "release")
+    written = course.release(ROOT / "instructor" / "notebooks", tmp_path / "release")
     assert (tmp_path / "release" / "00_welcome.ipynb") in written
     for path in written:
         assert "### BEGIN SOLUTION" not in path.read_text()
     with pytest.raises(grading.registry.InvalidArgumentError):
-        course.release(ROOT / "notebooks", ROOT / "notebooks")
+        course.release(ROOT / "instructor" / "notebooks", ROOT / "instructor" / "notebooks")
 
 
 def test_release_refuses_invalid_metadata(tmp_path):
@@ -349,7 +349,7 @@ def test_clean_strips_outputs_and_colab_metadata(tmp_path):
 
 def test_cli_release_and_clean(tmp_path):
     radnb = [sys.executable, "-m", "radnb.cli"]
-    out = subprocess.run(radnb + ["course", "release", str(ROOT / "notebooks"), str(tmp_path / "rel")],
+    out = subprocess.run(radnb + ["course", "release", str(ROOT / "instructor" / "notebooks"), str(tmp_path / "rel")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "00_welcome.ipynb" in out.stdout

@@ -1,6 +1,8 @@
 """The curriculum's notebooks: conventions, full runs, student versions, nbgrader compatibility.
 
-* Structure (fast): every notebook in ``notebooks/`` follows docs/CURRICULUM.md.
+* Structure (fast): every source notebook in ``instructor/notebooks/`` follows docs/CURRICULUM.md,
+  and ``notebooks/`` (what residents open: ``make lab``, Binder, Colab) holds exactly the student
+  versions ``make student-notebooks`` generates from them.
 * Source runs (slow): each notebook runs top to bottom in a fresh kernel on the CPU with
   synthetic data (``RADNB_DATA`` = one tmp dir for the session, so sample data are made once),
   within 600 s, without errors, and every graded check passes.
@@ -34,7 +36,9 @@ from radnb.grading.execute import run_notebook
 from radnb.grading.notebooks import clear_outputs, graded_cells, nbgrader_meta, student_version, validate_nbgrader
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOURCES = ROOT / "instructor" / "notebooks"  # solution-bearing sources (instructors)
+STUDENT = ROOT / "notebooks"  # generated student versions (what residents open)
+NOTEBOOKS = sorted(SOURCES.glob("[0-9][0-9]_*.ipynb"))
 NOTEBOOK_TIMEOUT = 600
 IDS = [p.stem for p in NOTEBOOKS]
 
@@ -354,6 +358,21 @@ def test_welcome_exercise_and_quiz_in_the_browser(app, tmp_path, artifacts_dir):
             assert errors == []
     finally:
         server.stop()
+
+
+def test_student_notebooks_are_generated_from_the_sources(tmp_path):
+    """What residents open holds no solutions and is exactly what `make student-notebooks` writes."""
+    from radnb.grading.course import release
+
+    written = release(SOURCES, tmp_path / "student")
+    committed = sorted(p.name for p in STUDENT.glob("*.ipynb"))
+    assert committed == sorted(p.name for p in written), "notebooks/ and instructor/notebooks/ list different notebooks"
+    stale = [p.name for p in written if (STUDENT / p.name).read_text() != p.read_text()]
+    assert not stale, (f"notebooks/ is out of step with instructor/notebooks/ for {stale}: "
+                       "edit the source in instructor/notebooks/, then run `make student-notebooks`")
+    for path in STUDENT.glob("*.ipynb"):
+        text = path.read_text()
+        assert "### BEGIN SOLUTION" not in text and "### BEGIN HIDDEN TESTS" not in text, path.name
 
 
 def test_welcome_prose_quotes_the_real_output():

@@ -24,6 +24,13 @@ pytest.importorskip("playwright.sync_api", reason="the 'playwright' Python packa
 
 SHAPE = (24, 128, 128)
 SOFT = (50.0, 400.0)  # radnb.PRESETS["soft_tissue"] (center, width)
+# The synthetic CT stacks its slices feet first (ImagePositionPatient z grows with the index); on screen
+# (PACS order) slice 1 is the most superior, i.e. the last array index, and the wheel goes caudal.
+
+
+def _number(index: int) -> int:
+    """The axial slice number on screen for array index ``index`` (feet-first stack)."""
+    return SHAPE[0] - index
 
 
 def _cells(data_dir: Path) -> dict:
@@ -60,8 +67,16 @@ print("READY", ct.array.shape)
                   "f = radnb.compare(unit, liver[z], heatmap=heat[z])\nf"),
         "state_f": 'state(f)\nprint("VOI", f.voi_function)',
         "float_gallery": "fg = radnb.gallery(np.stack([unit, 0.2 * unit + 0.4, unit ** 2]))\nfg",
+        # a radiograph-like 2D array without spacing, and a heat map with exact zeros and tiny values
+        "heat": ("flat = np.full((96, 96), 0.6, np.float32)\nhm = np.full((96, 96), 0.02, np.float32)\n"
+                 "hm[30:60, 30:60] = 0.0\nhm[70:90, 70:90] = 1.0\nhz = radnb.compare(flat, heatmap=hm)\nhz"),
+        # multi-class maps (liver 1, lesion 2) as notebooks 01 and 04 show them
+        "classes": ("zl = int((mask == 2).sum(axis=(1, 2)).argmax())\n"
+                    "cc = radnb.compare(ct, truth=mask, prediction=np.roll(mask, 6, axis=2))\ncc.slice = zl\n"
+                    "sm = radnb.show(ct, labels=mask)\nsm.slice = zl\ndisplay(cc, sm)"),
         "ext": '%load_ext radnb\nds = pydicom.dcmread(sorted((DATA / cases.series[0]).glob("*.dcm"))[0])\nds',
         "magic": "%radnb",
+        "phi_reveal": "ph = radnb.show(ct, show_phi=True)\nph",
     }
     return cells
 
@@ -191,7 +206,7 @@ def test_show_opens_soft_tissue_and_paints_exact_greys(lab, data):
     expected = [int(window_to_uint8(hu[r, c], *SOFT)) for r, c in points]
     assert _base_grey(page, k, points) == expected
     status = page.locator(".radnb-status").nth(k).inner_text()
-    assert f"Axial {st['slice'] + 1}/{SHAPE[0]}" in status and "W 400 L 50" in status
+    assert f"Axial {_number(st['slice'])}/{SHAPE[0]}" in status and "W 400 L 50" in status
     page.screenshot(path=str(lab["artifacts"] / "viewer-lab-open.png"))
 
 
@@ -200,17 +215,17 @@ def test_wheel_and_arrow_keys_scroll_and_sync_to_python(lab, data):
     box = _canvas_box(page, 0)
     before = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.toDataURL()")
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    for _ in range(3):
+    for _ in range(3):  # wheel down: three slices towards the feet (PACS)
         page.mouse.wheel(0, 100)
         page.wait_for_timeout(40)
-    assert _state(lab)["slice"] == SHAPE[0] // 2 + 3
+    assert _state(lab)["slice"] == SHAPE[0] // 2 - 3
     after = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.toDataURL()")
     assert after != before  # a different slice was painted
     page.mouse.move(box["x"] + box["width"] / 2 + 5, box["y"] + box["height"] / 2)  # pointer over the images: keys go to the viewer
-    page.keyboard.press("ArrowUp")
-    assert _state(lab)["slice"] == SHAPE[0] // 2 + 2
-    page.locator(".radnb-slice").first.fill(str(SHAPE[0] // 2))  # the slider does the same without wheel or keys
-    assert _state(lab)["slice"] == SHAPE[0] // 2 - 1
+    page.keyboard.press("ArrowUp")  # one slice back towards the head
+    assert _state(lab)["slice"] == SHAPE[0] // 2 - 2
+    page.locator(".radnb-slice").first.fill("3")  # the slider (numbers as on screen) does the same
+    assert _state(lab)["slice"] == SHAPE[0] - 3
 
 
 def test_drag_changes_window_level_and_canvas(lab, data):
@@ -238,8 +253,52 @@ def test_hover_reads_out_hu(lab, data):
     page.wait_for_timeout(100)
     hover = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.closest('.radnb-viewer').dataset.hover")
     value = float(data["ct"].array[z, r, c])
-    assert f"[{c}, {r}, {z}] = {int(round(value))} HU" in hover
+    assert f"col {c} row {r} slice {_number(z)} = {int(round(value))} HU" in hover
     assert "HU" in page.locator(".radnb-status").first.inner_text()
+
+
+def _patient_xyz(ct, z: int, r: int, c: int) -> np.ndarray:
+    """DICOM PS3.3 C.7.6.2.1.1: position of pixel (r, c) of slice z in patient coordinates (mm)."""
+    o = np.asarray(ct.orientation, float)
+    _, dr, dc = ct.spacing
+    return np.asarray(ct.positions[z], float) + c * dc * o[:3] + r * dr * o[3:]
+
+
+def test_hover_after_scroll_reads_displayed_slice_in_patient_coordinates(lab, data):
+    """Issue 18 item 7: the readout follows a wheel scroll, gives patient (LPS) mm, the header follows the slice."""
+    import pydicom
+
+    page = lab["page"]
+    ct = data["ct"]
+    z = _state(lab)["slice"]
+    r, c = SHAPE[1] // 2, SHAPE[2] // 2
+    x, y = _screen_of(page, 0, r, c)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(100)
+    for _ in range(3):  # scroll with the mouse resting: the readout must follow without a mouse move
+        page.mouse.wheel(0, 100)
+        page.wait_for_timeout(60)
+    shown = _state(lab)["slice"]
+    assert shown == z - 3
+    hover = page.evaluate("() => window.__radnbViewers[0].panels[0].canvas.closest('.radnb-viewer').dataset.hover")
+    value = int(round(float(ct.array[shown, r, c])))
+    assert f"col {c} row {r} slice {_number(shown)} = {value} HU" in hover, hover
+    px, py, pz = _patient_xyz(ct, shown, r, c)
+    assert f"x {px:.1f}, y {py:.1f}, z {pz:.1f} mm" in hover, hover
+    assert abs(px) < 1.0 and abs(py) < 1.0  # the centre pixel sits near the scanner's isocentre, not at +50 mm
+    # the header panel shows the displayed slice's header, not slice 1's
+    files = sorted((data["data_dir"] / data["cases"].series[0]).glob("*.dcm"))
+    by_z = {round(float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]), 3): f for f in files}
+    instance = str(pydicom.dcmread(by_z[round(float(ct.positions[shown][2]), 3)], stop_before_pixels=True).InstanceNumber)
+    viewer = page.locator(".radnb-viewer").first
+    viewer.locator(".radnb-header-btn").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('.radnb-viewer .radnb-header').innerText.includes('(InstanceNumber ' + n + ')')",
+        arg=instance, timeout=10_000,
+    )
+    row = viewer.locator(".radnb-header-table tr", has_text="InstanceNumber").first.inner_text()
+    assert row.split("\t")[-1].strip() == instance
+    viewer.locator(".radnb-header-btn").click()
 
 
 def test_overlay_toggle_changes_canvas_and_python(lab, data):
@@ -313,7 +372,7 @@ def test_python_sets_state_and_browser_follows(lab, data):
     page = lab["page"]
     lab["nb"].run_and_read(lab["idx"]("py_set"), "SET")
     page.wait_for_function(
-        "() => document.querySelector('.radnb-status').innerText.includes('Axial 6/24')", timeout=10_000
+        "() => document.querySelector('.radnb-status').innerText.includes('Axial 19/24')", timeout=10_000
     )
     page.wait_for_timeout(100)
     status = page.locator(".radnb-status").first.inner_text()
@@ -363,9 +422,9 @@ def test_compare_panels_scroll_together(lab, data):
     page.mouse.wheel(0, 100)
     page.mouse.wheel(0, 100)
     st = _state(lab, "state_c")
-    assert st["slice"] == SHAPE[0] // 2 + 2
+    assert st["slice"] == SHAPE[0] // 2 - 2
     infos = page.evaluate("(k) => window.__radnbViewers[k].panels.map((p) => p.info.textContent)", k)
-    assert all(f"{st['slice'] + 1}/{SHAPE[0]}" in t for t in infos)
+    assert all(f"{_number(st['slice'])}/{SHAPE[0]}" in t for t in infos)
     page.locator(".radnb-viewer").nth(k).scroll_into_view_if_needed()
     page.screenshot(path=str(lab["artifacts"] / "viewer-lab-compare.png"))
 
@@ -486,7 +545,7 @@ def test_float_unit_image_paints_full_contrast_like_python(lab, data):
     page.mouse.move(x, y)
     page.wait_for_timeout(100)
     hover = page.evaluate("(k) => window.__radnbViewers[k].panels[0].canvas.closest('.radnb-viewer').dataset.hover", k)
-    assert f"[{c}, {r}, 0] = {float(unit[r, c]):.3f}" in hover, hover
+    assert f"col {c} row {r} = {float(unit[r, c]):.3f}" in hover, hover
     viewer.screenshot(path=str(lab["artifacts"] / "viewer-lab-float-unit-dragged.png"))
 
 
@@ -508,6 +567,85 @@ def test_float_gallery_tiles_have_full_contrast(lab, data):
     gallery.screenshot(path=str(lab["artifacts"] / "viewer-lab-float-gallery.png"))
 
 
+def _swatches(page, k: int, layer: str):
+    """The legend's swatch colours (RGB) of one layer of viewer k, in class order."""
+    return page.evaluate(
+        "([k, layer]) => [...document.querySelectorAll('.radnb-viewer')[k].querySelectorAll("
+        "`.radnb-legend-item[data-layer='${layer}'] .radnb-swatch`)].map((s) => getComputedStyle(s).backgroundColor"
+        ".match(/\\d+/g).slice(0, 3).map(Number))",
+        [k, layer],
+    )
+
+
+def _edge_pixel(labels2d: np.ndarray, value: int):
+    """A pixel of class ``value`` on its outline (a 4-neighbour has another class), away from the image edge."""
+    m = labels2d == value
+    pad = np.pad(labels2d, 1, constant_values=-1)
+    other = (pad[:-2, 1:-1] != value) | (pad[2:, 1:-1] != value) | (pad[1:-1, :-2] != value) | (pad[1:-1, 2:] != value)
+    rows, cols = np.nonzero(m & other)
+    k = len(rows) // 2
+    return int(rows[k]), int(cols[k])
+
+
+def test_heatmap_with_exact_zeros_paints_nothing_there(lab, data):
+    """Issue 18 item 1: zero heat and near-zero heat look alike (no island), high heat is coloured."""
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("heat"))
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    page.wait_for_timeout(150)
+    plain = np.asarray(_display_rgba(page, k, 45, 45, panel=0)[:3], int)
+    zero = np.asarray(_display_rgba(page, k, 45, 45, panel=1)[:3], int)  # heat exactly 0
+    tiny = np.asarray(_display_rgba(page, k, 45, 24, panel=1)[:3], int)  # heat 0.02, just outside the zero patch
+    hot = np.asarray(_display_rgba(page, k, 80, 80, panel=1)[:3], int)  # heat 1
+    assert np.abs(zero - plain).max() <= 1, (zero, plain)
+    assert np.abs(tiny - zero).max() <= 3, (tiny, zero)  # no sharp-edged island where the heat is exactly 0
+    assert np.abs(hot - plain).max() > 60, (hot, plain)
+    # a 2D array without spacing: no "Axial 1/1", no millimetres
+    infos = page.evaluate("(k) => window.__radnbViewers[k].panels.map((p) => p.info.textContent)", k)
+    assert not any("Axial" in t for t in infos)
+    x, y = _screen_of(page, k, 45, 45, panel=1)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(100)
+    hover = page.locator(".radnb-viewer").nth(k).get_attribute("data-hover")
+    assert "mm" not in hover and "col 45 row 45" in hover and "heat map 0 " in hover + " "
+    page.locator(".radnb-viewer").nth(k).screenshot(path=str(lab["artifacts"] / "viewer-lab-heat-zeros.png"))
+
+
+def test_overlay_colours_match_the_legend(lab, data):
+    """Issue 18 item 2: each class is painted in its legend colour; compare draws truth green, prediction red."""
+    page = lab["page"]
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("classes"))
+    k = _viewer_index(page, n + 1)
+    _wait_painted(page, n)
+    _wait_painted(page, n + 1)
+    page.wait_for_timeout(200)
+    mask = data["mask"]
+    zl = int((mask == 2).sum(axis=(1, 2)).argmax())
+    pred = np.roll(mask, 6, axis=2)
+    truth_sw, pred_sw = _swatches(page, n, "truth"), _swatches(page, n, "prediction")
+    assert len(truth_sw) == 2 and len(pred_sw) == 2  # liver and lesion, each with its own entry
+    for panel, labels2d, swatches in ((1, mask[zl], truth_sw), (2, pred[zl], pred_sw)):
+        for cls in (1, 2):
+            r, c = _edge_pixel(labels2d, cls)
+            painted = _display_rgba(page, n, r, c, panel=panel)[:3]
+            assert painted == swatches[cls - 1], (panel, cls, painted, swatches)
+    assert all(g > r + 50 for r, g, _ in truth_sw) and all(r > g + 50 for r, g, _ in pred_sw)
+    # show(labels=mask): filled classes blend their legend colour with the grey image
+    shown_sw = _swatches(page, n + 1, "labels")
+    assert len(shown_sw) == 2
+    for cls in (1, 2):
+        r, c = _interior_pixel(mask[zl] == cls)
+        grey = _base_grey(page, n + 1, [(r, c)])[0]
+        painted = np.asarray(_display_rgba(page, n + 1, r, c)[:3], float)
+        expected = 0.5 * grey + 0.5 * np.asarray(shown_sw[cls - 1], float)
+        assert np.abs(painted - expected).max() <= 2, (cls, painted, expected)
+    page.locator(".radnb-viewer").nth(n).screenshot(path=str(lab["artifacts"] / "viewer-lab-compare-classes.png"))
+    page.locator(".radnb-viewer").nth(n + 1).screenshot(path=str(lab["artifacts"] / "viewer-lab-show-classes.png"))
+
+
 def test_extension_shows_dataset_with_phi_hidden(lab, data):
     import pydicom
 
@@ -523,16 +661,21 @@ def test_extension_shows_dataset_with_phi_hidden(lab, data):
     header = viewer.locator(".radnb-header")
     text = header.inner_text()
     assert "PatientName" in text and "(hidden)" in text and name not in text
-    header.locator(".radnb-phi-toggle").click()
-    page.wait_for_function(
-        "([k, name]) => document.querySelectorAll('.radnb-viewer')[k].querySelector('.radnb-header').innerText.includes(name)",
-        arg=[k, name],
-        timeout=10_000,
-    )
+    # issue 18 item 8: no click in the browser reveals identifying values; only code can
+    assert header.locator("input, button, select").count() == 0
+    assert "only code can show them (show_phi=True)" in text
     viewer.scroll_into_view_if_needed()
     page.screenshot(path=str(lab["artifacts"] / "viewer-lab-extension-header.png"))
     out = lab["nb"].run_and_read(lab["idx"]("magic"), "radnb ")
     assert out  # "%radnb" printed its summary
+    n = page.evaluate("() => window.__radnbViewers.length")
+    lab["nb"].run_cell(lab["idx"]("phi_reveal"))  # the deliberate act, recorded in the notebook's code
+    k = _viewer_index(page, n)
+    _wait_painted(page, k)
+    viewer = page.locator(".radnb-viewer").nth(k)
+    viewer.locator(".radnb-header-btn").click()
+    text = viewer.locator(".radnb-header").inner_text()
+    assert name in text and "SHOWN because the code set show_phi=True" in text
     assert not lab["errors"], lab["errors"]
 
 
@@ -556,8 +699,103 @@ def test_notebook7_scroll(data, artifacts_dir, tmp_path, chrome):
         page.mouse.wheel(0, 100)
         page.wait_for_timeout(450)
         st = json.loads(nb.run_and_read(2, "STATE"))
-        assert st["slice"] == SHAPE[0] // 2 + 2
+        assert st["slice"] == SHAPE[0] // 2 - 2
         page.screenshot(path=str(artifacts_dir / "viewer-notebook7.png"))
+    finally:
+        page.close()
+        server.stop()
+
+
+def test_reopened_notebook_shows_pictures_not_errors(data, artifacts_dir, tmp_path, chrome):
+    """Issue 18 item 6: saved, kernel gone, page reloaded: each viewer shows its last picture, a quiz its text."""
+    import urllib.request
+
+    nbdir = tmp_path / "reopen"
+    nbdir.mkdir()
+    setup = _cells(data["data_dir"])["setup"]
+    cells = [setup, 'v = radnb.show(ct, labels={"liver": liver})\nv',
+             'from radnb import grading\ngrading.quiz("deid_residual_risk", "burned_in")',
+             "g = radnb.gallery(ct.array[::6])\ng"]
+    path = write_notebook(nbdir / "reopen.ipynb", cells)
+    server = JupyterServer(nbdir, app="lab").start()
+    page = chrome.new_page(viewport={"width": 1300, "height": 1000})
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    try:
+        page.goto(server.notebook_url("reopen.ipynb"))
+        nb = NotebookPage(page)
+        nb.wait_ready()
+        nb.run_and_read(0, "READY", timeout=120_000)
+        nb.run_cell(1)
+        _wait_painted(page, 0)
+        box = _canvas_box(page, 0)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        for _ in range(2):
+            page.mouse.wheel(0, 100)
+        nb.run_cell(2, wait_text="Quiz")
+        nb.run_cell(3)
+        page.wait_for_selector(".radnb-gallery canvas", timeout=30_000)
+        page.wait_for_timeout(1500)  # the viewer refreshes its saved picture after the scroll settles
+        shown_info = page.evaluate("() => window.__radnbViewers[0].panels[0].info.textContent")
+        nb.cell(0).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+s")
+        def saved_models():
+            meta = json.loads(path.read_text())["metadata"].get("widgets", {})
+            return set(meta.get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+
+        deadline = __import__("time").time() + 60
+        while len(saved_models()) < 3 and __import__("time").time() < deadline:
+            page.wait_for_timeout(300)
+        views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+                 for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", [])
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert len(views) == 3 and set(views) <= saved_models(), \
+            "JupyterLab did not save the widget state of the outputs (radnb's shipped saveState setting)"
+        # the tab is closed and the kernel goes away (a closed laptop, a new day); then the notebook is reopened
+        page.goto("about:blank")
+        with urllib.request.urlopen(f"{server.url}/api/sessions?token={server.token}") as r:
+            sessions = json.loads(r.read())
+        for sess in sessions:
+            req = urllib.request.Request(f"{server.url}/api/sessions/{sess['id']}?token={server.token}", method="DELETE")
+            urllib.request.urlopen(req).close()
+        picture_shown = (
+            "() => { const i = document.querySelector('img.radnb-snapshot');"
+            " return !!i && !i.hidden && i.complete && i.naturalWidth > 100; }"
+        )
+        # jupyterlab_widgets restores from the notebook only when its first request to the new kernel
+        # succeeds; on a heavily loaded machine that request can fail, and the page then says "model not
+        # found" (a JupyterLab race, not radnb's). A second opening, before any autosave, then restores.
+        for attempt in (1, 2):
+            page.goto(server.notebook_url("reopen.ipynb"))
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            try:
+                page.wait_for_function(picture_shown, timeout=45_000 if attempt == 1 else 90_000)
+                break
+            except Exception:
+                page.screenshot(path=str(artifacts_dir / f"viewer-lab-reopened-FAILED-{attempt}.png"), full_page=True)
+                (artifacts_dir / f"viewer-lab-reopened-FAILED-{attempt}.txt").write_text(
+                    "\n".join(console) + "\n\n" + path.read_text()[-3000:])
+                if attempt == 2:
+                    raise
+        page.wait_for_timeout(3500)  # past the viewer's 3 s wait for a kernel
+        body = page.locator(".jp-Notebook").inner_text()
+        assert "model not found" not in body and "Error displaying widget" not in body
+        assert "picture saved with the notebook" in body
+        assert "Quiz:" in body  # the quiz widget comes back from the saved state with its text
+        snap = page.evaluate("() => document.querySelector('img.radnb-snapshot').src.slice(0, 23)")
+        assert snap == "data:image/jpeg;base64,", snap  # the browser's last picture, not the first one Python drew
+        # the picture is the image, not a blank: its pixels vary
+        spread = page.evaluate(
+            "() => { const i = document.querySelector('img.radnb-snapshot'); const c = document.createElement('canvas');"
+            " c.width = i.naturalWidth; c.height = i.naturalHeight; const x = c.getContext('2d'); x.drawImage(i, 0, 0);"
+            " const d = x.getImageData(0, 0, c.width, c.height).data; let lo = 255, hi = 0;"
+            " for (let k = 0; k < d.length; k += 4 * 97) { lo = Math.min(lo, d[k + 1]); hi = Math.max(hi, d[k + 1]); } return hi - lo; }"
+        )
+        assert spread > 100
+        assert page.locator(".radnb-gallery canvas").count() >= 4  # gallery thumbnails come from the saved state
+        page.screenshot(path=str(artifacts_dir / "viewer-lab-reopened.png"), full_page=True)
+        assert shown_info  # (what was on screen before saving, for the screenshot's reader)
     finally:
         page.close()
         server.stop()

@@ -22,8 +22,8 @@ Examples
 --------
 .. code-block:: console
 
-    $ radnb course release notebooks/ release/
-    $ radnb course grade submissions/ --source notebooks/ --out grades/ --timeout 600
+    $ radnb course release instructor/notebooks/ notebooks/
+    $ radnb course grade submissions/ --source instructor/notebooks/ --out grades/ --timeout 600
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def release(source: PathLike, dest: PathLike) -> List[Path]:
     Examples
     --------
     >>> import tempfile
-    >>> out = release("notebooks/00_welcome.ipynb", tempfile.mkdtemp())  # doctest: +SKIP
+    >>> out = release("instructor/notebooks/00_welcome.ipynb", tempfile.mkdtemp())  # doctest: +SKIP
     """
     source, dest = Path(source), Path(dest)
     notebooks = find_notebooks(source)
@@ -333,7 +333,7 @@ def _feedback_markdown(student: StudentGrade, items: List[Item]) -> str:
 def grade(
     submissions: PathLike,
     *,
-    source: PathLike = "notebooks",
+    source: PathLike = "instructor/notebooks",
     out: PathLike = "grades",
     timeout: float = 600,
     check_timeout: Optional[float] = None,

@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import nbformat
 
@@ -62,6 +62,8 @@ class RunReport:
     wall_s: float = 0.0
     peak_rss_mb: float = 0.0
     restarts: int = 0
+    #: seconds each code cell took, by cell index (the last attempt's run)
+    cell_seconds: Dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -179,6 +181,7 @@ def run_notebook(
             resources={"metadata": {"path": cwd}},
         )
         errors: List[CellError] = []
+        cell_seconds: Dict[int, float] = {}
         died_at: Optional[int] = None
         timed_out = False
         deadline = start + timeout
@@ -219,6 +222,7 @@ def run_notebook(
                     finally:
                         if killer is not None:
                             killer.cancel()
+                        cell_seconds[index] = round(time.perf_counter() - t0, 3)
                     err = _error_of(cell)
                     if err is not None:
                         was_timeout = err[0] in ("TimeoutError", "KeyboardInterrupt") and (
@@ -233,7 +237,7 @@ def run_notebook(
             if sampler is not None:
                 peak = max(peak, sampler.stop())
         if died_at is None:
-            report = RunReport(work, errors, skipped, timed_out, 0.0, 0.0, attempt)
+            report = RunReport(work, errors, skipped, timed_out, 0.0, 0.0, attempt, cell_seconds)
             break
         skipped.append(died_at)
         report = RunReport(work, errors, list(skipped), timed_out, 0.0, 0.0, attempt)

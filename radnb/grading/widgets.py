@@ -90,6 +90,10 @@ def show_quiz(item: registry.Quiz, result: CheckResult) -> None:
         if widget is not None:
             from IPython.display import display
 
-            display(widget)
+            # the widget, plus the quiz as plain text for where no widget can render (an exported
+            # notebook, a viewer without widget support); JupyterLab prefers the widget
+            bundle = widget._repr_mimebundle_() or {}
+            bundle["text/plain"] = quiz_text(item, result)
+            display(bundle, raw=True)
             return
     print(quiz_text(item, result))

@@ -20,12 +20,20 @@ Examples
 >>> callable(rt.classification_dls) and callable(rt.load_model)
 True
 """
-from .data import classification_dls, patient_split, segmentation_dls
-from .evaluate import evaluate
-from .export import save_seg
-from .inference import load_model, predict, predict_volume, save_model
-from .learners import classifier, segmenter
-from .transfer import pretrain
+import warnings
+
+# fastai.layers decorates two activations with torch.jit.script when fastai is first imported, and
+# torch >= 2.9 warns that jit.script is deprecated: a FutureWarning box in every lesson that says
+# nothing a resident can act on. Silenced here only, around the import that triggers it (the
+# submodules below are where radnb first imports fastai); every other warning stays as it was.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    from .data import classification_dls, patient_split, segmentation_dls
+    from .evaluate import evaluate
+    from .export import save_seg
+    from .inference import load_model, predict, predict_volume, save_model
+    from .learners import classifier, segmenter
+    from .transfer import pretrain
 
 __all__ = ["classification_dls", "segmentation_dls", "patient_split", "classifier", "segmenter", "pretrain",
            "predict", "predict_volume", "evaluate", "save_model", "load_model", "save_seg"]

@@ -172,11 +172,14 @@ class ClassificationReport:
         rows.update({k: v for k, v in self.metrics.items() if k not in ("threshold",)})
         rows["images"] = len(self.table)
         rows["patients"] = len(self.per_patient)
-        return pd.DataFrame({"value": rows})
+        # counts (tp, fp, tn, fn, images, patients) stay whole numbers: an object column keeps each type
+        rows = {k: int(v) if float(v).is_integer() and k in ("tp", "fp", "tn", "fn", "images", "patients") else v
+                for k, v in rows.items()}
+        return pd.DataFrame({"value": pd.Series(rows, dtype=object)})
 
     def _repr_html_(self) -> str:
         return (f"<b>{self.positive} vs {self.negative}</b>: AUROC {self.auc:.3f} "
-                f"(95% CI {self.auc_ci[0]:.3f}–{self.auc_ci[1]:.3f})" + self.summary().to_html(float_format="%.3f"))
+                f"(95% CI {self.auc_ci[0]:.3f}–{self.auc_ci[1]:.3f})" + self.summary().to_html(float_format=lambda v: f"{v:.3f}"))
 
     def __repr__(self) -> str:
         m = self.metrics

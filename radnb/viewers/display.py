@@ -337,6 +337,11 @@ def colormap_table(name: str = "inferno") -> List[List[int]]:
     return rgb.tolist()
 
 
+#: Shades of one hue per map in :func:`radnb.compare`: class 1, 2, 3... of the ground truth
+#: (greens) and of the prediction (reds), distinct from each other and from grey anatomy.
+TRUTH_COLORS = [(0, 220, 0), (170, 255, 60), (0, 150, 90)]
+PREDICTION_COLORS = [(255, 40, 40), (255, 140, 200), (190, 0, 60)]
+
 #: Distinct colours for label maps: truth green, prediction red, then others.
 LABEL_COLORS = [
     (0, 220, 0),

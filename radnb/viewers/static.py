@@ -108,17 +108,15 @@ def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
             else:
                 table = np.asarray(layer.meta["cmap"], dtype=np.float32) / 255.0
                 rgba[..., :3] = table[data]
-                rgba[..., 3] = np.where(data > 0, viewer.opacity, 0.0)
+                rgba[..., 3] = viewer.opacity * heat_alpha(data)
                 if layer.name not in seen:
                     legend_handles.append(Patch(color=table[200], label=f"{layer.name} ({layer.meta['cmap_name']})"))
             seen.add(layer.name)
             ax.imshow(rgba, extent=extent, interpolation="nearest")
-        axis = ("axial", "coronal", "sagittal").index(view)
-        index = viewer.position[axis]
         title = panel.get("title") or ""
         prefix = f"{title} · " if title and title != view else ""
         ax.set_title(
-            f"{prefix}{view} {index + 1}/{viewer.display_shape[axis]} · W {viewer.window:g} L {viewer.level:g}",
+            f"{prefix}{_slice_label(viewer, view)}W {viewer.window:g} L {viewer.level:g}",
             color="white",
             fontsize=9,
         )
@@ -151,6 +149,31 @@ def render_gallery_png(thumbs: List[np.ndarray], captions: List[str], columns: i
         ax.set_yticks([])
     fig.tight_layout()
     return _figure_png(fig, dpi)
+
+
+def heat_alpha(levels: np.ndarray) -> np.ndarray:
+    """Opacity of a heat map's colour per quantised level 0-255 (the browser uses the same ramp).
+
+    Transparent at the bottom of the scale and fully coloured at the top, so a heat of
+    exactly 0 paints nothing and a heat of 0.01 next to it is just as invisible: no
+    sharp-edged islands where the map happens to be exactly zero.
+
+    Examples
+    --------
+    >>> [round(float(a), 3) for a in heat_alpha(np.array([0, 1, 255]))]
+    [0.0, 0.004, 1.0]
+    """
+    return np.asarray(levels, dtype=np.float32) / 255.0
+
+
+def _slice_label(viewer: "SliceViewer", view: str) -> str:
+    axis = ("axial", "coronal", "sagittal").index(view)
+    n = viewer.display_shape[axis]
+    if n < 2:
+        return ""
+    index = viewer.position[axis]
+    number = n - index if (view == "axial" and not viewer._superior_first) else index + 1
+    return f"{view} {number}/{n} · "
 
 
 def _blend(rgb: np.ndarray, color: np.ndarray, mask: np.ndarray, alpha: float) -> None:
@@ -188,18 +211,16 @@ def render_viewer_png_fast(viewer: "SliceViewer", panel_height: int = 360) -> by
                            1.0 if outline else viewer.opacity)
             else:
                 table = np.asarray(layer.meta["cmap"], dtype=np.float32)
-                mask = data > 0
-                rgb[mask] = (1.0 - viewer.opacity) * rgb[mask] + viewer.opacity * table[data[mask]]
+                alpha = (viewer.opacity * heat_alpha(data))[..., None]
+                rgb[:] = (1.0 - alpha) * rgb + alpha * table[data]
         img = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
         row_mm, col_mm = viewer.pixel_spacing(view)
         height_mm, width_mm = plane.shape[0] * row_mm, plane.shape[1] * col_mm
         size = (max(1, int(round(panel_height * width_mm / height_mm))), panel_height)
         img = img.resize(size, Image.NEAREST if max(plane.shape[:2]) < panel_height else Image.BILINEAR)
-        axis = ("axial", "coronal", "sagittal").index(view)
         title = panel.get("title") or ""
         prefix = f"{title} · " if title and title != view else ""
-        label = (f"{prefix}{view} {viewer.position[axis] + 1}/{viewer.display_shape[axis]}"
-                 f" · W {viewer.window:g} L {viewer.level:g}")
+        label = f"{prefix}{_slice_label(viewer, view)}W {viewer.window:g} L {viewer.level:g}"
         ImageDraw.Draw(img).text((6, 4), label, fill=(255, 255, 255))
         tiles.append(img)
     gap = 4

@@ -41,6 +41,22 @@ _SETTINGS = {
 }
 
 
+#: JupyterLab settings radnb installs (pyproject shared-data -> share/jupyter/lab/settings/overrides.d);
+#: the test servers apply the same file, so the tests check what users get.
+SHIPPED_LAB_OVERRIDES = Path(__file__).resolve().parents[2] / "jupyter-config" / "lab" / "settings" / "overrides.d" / "radnb.json"
+
+
+def _shipped_settings() -> dict:
+    """The shipped overrides as user-settings files ({"pkg/plugin.jupyterlab-settings": {...}})."""
+    if not SHIPPED_LAB_OVERRIDES.exists():
+        return {}
+    out = {}
+    for plugin_id, values in json.loads(SHIPPED_LAB_OVERRIDES.read_text()).items():
+        package, plugin = plugin_id.split(":")
+        out[f"{package}/{plugin}.jupyterlab-settings"] = values
+    return out
+
+
 def chromium_path() -> Optional[str]:
     """Path of the system Chromium, or None."""
     for name in ("chromium", "chromium-browser"):
@@ -86,7 +102,7 @@ class JupyterServer:
 
     def start(self, timeout: float = 60.0) -> "JupyterServer":
         settings = self.root_dir.parent / f"lab-settings-{self.port}"
-        for name, value in _SETTINGS.items():
+        for name, value in {**_shipped_settings(), **_SETTINGS}.items():
             target = settings / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(value))

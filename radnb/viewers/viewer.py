@@ -107,7 +107,15 @@ class SliceViewer(anywidget.AnyWidget):
 
     Read or set from Python: ``slice``, ``position`` ([z, y, x] voxel), ``view``,
     ``window`` (width), ``level`` (center), ``preset``, ``invert``, ``zoom``,
-    ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``, ``show_phi``.
+    ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``.
+
+    ``slice`` is the index in the array's own order; ``slice_number`` is the number
+    on screen, which counts from the head as a PACS does (slice 1 is the most
+    superior axial slice; the wheel or ↓ moves towards the feet).
+
+    Identifying header values stay in the kernel unless the code asks for them:
+    ``radnb.show(..., show_phi=True)`` or ``viewer.show_phi = True`` (the notebook
+    records that act); the browser offers no switch for them.
     The browser sends its state back when an interaction settles (mouse released,
     wheel stopped), not on every mouse move.
 
@@ -135,6 +143,12 @@ class SliceViewer(anywidget.AnyWidget):
     _height = t.Int(512).tag(sync=True)
     _voi_function = t.Unicode("LINEAR").tag(sync=True)
     _wl_scale = t.Dict().tag(sync=True)
+    _geometry = t.Dict().tag(sync=True)
+    _header_slice = t.Int(-1).tag(sync=True)
+    _phi_shown = t.Bool(False).tag(sync=True)
+    # last picture of the viewer (data: URL), kept in the saved widget state so that a reopened
+    # notebook shows it until the kernel runs again; the browser refreshes it after interactions
+    _snapshot = t.Unicode("").tag(sync=True)
 
     position = t.List(t.Int(), minlen=3, maxlen=3).tag(sync=True)
     view = t.Enum(VIEWS, default_value="axial").tag(sync=True)
@@ -151,7 +165,6 @@ class SliceViewer(anywidget.AnyWidget):
     playing = t.Bool(False).tag(sync=True)
     fps = t.Float(10.0).tag(sync=True)
     smooth = t.Bool(True).tag(sync=True)
-    show_phi = t.Bool(False).tag(sync=True)
     measurements = t.List(t.Dict()).tag(sync=True)
 
     def __init__(
@@ -169,11 +182,13 @@ class SliceViewer(anywidget.AnyWidget):
         height: int = 512,
         budget_bytes: int = BROWSER_BUDGET_BYTES,
         static_fallback: bool = True,
+        show_phi: bool = False,
     ):
         if view not in VIEWS:
             raise InvalidArgumentError(f"view must be one of {', '.join(VIEWS)} (got {view!r}).")
         self.volume = volume
         self.static_fallback = static_fallback
+        self._show_phi = bool(show_phi)
         notices = list(volume.notes)
         image = volume.array
         if volume.is_color:
@@ -244,7 +259,10 @@ class SliceViewer(anywidget.AnyWidget):
             _presets=preset_list,
             _initial={"window": width, "level": center, "preset": chosen, "invert": bool(volume.invert)},
             _notices=notices,
-            _header=header_rows(volume.meta),
+            _header=header_rows(self._header_dataset(z // 2), show_phi=self._show_phi),
+            _header_slice=z // 2 if volume.meta is not None else -1,
+            _phi_shown=self._show_phi,
+            _geometry=self._geometry_for(volume, factor),
             _data_id=uuid.uuid4().hex,
             _height=int(height),
             _voi_function=self.voi_function,
@@ -259,6 +277,7 @@ class SliceViewer(anywidget.AnyWidget):
             overlay_style=overlay_style,
         )
         self.on_msg(self._on_custom_msg)
+        self.observe(self._on_position_for_header, names="position")
 
     # ----- state -----------------------------------------------------------------
     def _check_width(self, width: float) -> float:
@@ -306,9 +325,51 @@ class SliceViewer(anywidget.AnyWidget):
             )
         self.window, self.level = table[name]["width"], table[name]["center"]
 
-    @t.observe("show_phi")
-    def _phi_changed(self, change):
-        self._header = header_rows(self.volume.meta, show_phi=bool(change["new"]))
+    @property
+    def show_phi(self) -> bool:
+        """Whether the header panel shows identifying values (False by default).
+
+        Only code sets it (``radnb.show(x, show_phi=True)`` or ``viewer.show_phi = True``),
+        so the notebook records who revealed them; the browser cannot.
+        """
+        return self._show_phi
+
+    @show_phi.setter
+    def show_phi(self, value: bool) -> None:
+        self._show_phi = bool(value)
+        self._phi_shown = self._show_phi
+        self._refresh_header()
+
+    def _header_dataset(self, z: int) -> Any:
+        datasets = self.volume.datasets
+        if len(datasets) == self.volume.shape[0] and len(datasets) > 1:
+            return datasets[min(max(int(z), 0), len(datasets) - 1)]
+        return self.volume.meta
+
+    def _refresh_header(self) -> None:
+        if self.volume.meta is None:
+            return
+        z = int(self.position[0])
+        self._header_slice = z
+        self._header = header_rows(self._header_dataset(z), show_phi=self._show_phi)
+
+    def _on_position_for_header(self, change) -> None:
+        if len(self.volume.datasets) > 1 and change["old"] and change["old"][0] != change["new"][0]:
+            self._refresh_header()
+
+    @staticmethod
+    def _geometry_for(volume: Volume, factor: int) -> Dict[str, Any]:
+        """What the browser needs for patient coordinates: positions per slice and direction cosines."""
+        geo: Dict[str, Any] = {"spacing_known": bool(volume.spacing_known), "positions": None, "orientation": None}
+        if volume.positions is not None and volume.orientation is not None and len(volume.positions) == volume.shape[0]:
+            pos = np.asarray(volume.positions, dtype=float)
+            if factor > 1:  # a displayed pixel is the mean of a factor x factor block: its centre moves
+                rowdir, coldir = np.asarray(volume.orientation[:3]), np.asarray(volume.orientation[3:])
+                shift = (factor - 1) / 2.0
+                pos = pos + shift * volume.spacing[2] * rowdir + shift * volume.spacing[1] * coldir
+            geo["positions"] = pos.round(4).tolist()
+            geo["orientation"] = [float(v) for v in volume.orientation]
+        return geo
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -330,6 +391,13 @@ class SliceViewer(anywidget.AnyWidget):
         pos = list(self.position)
         pos[self.axis] = int(value)
         self.position = pos
+
+    @property
+    def slice_number(self) -> int:
+        """The slice number on screen (1-based; axial slices count from the head, as in a PACS)."""
+        if self.view == "axial" and not self._superior_first:
+            return self.n_slices - self.slice
+        return self.slice + 1
 
     @property
     def n_slices(self) -> int:
@@ -448,7 +516,11 @@ class SliceViewer(anywidget.AnyWidget):
             # and drawing with matplotlib would add 0.5-3 s to the time to first paint.
             from .static import render_viewer_png_fast
 
-            data["image/png"] = render_viewer_png_fast(self)
+            png = render_viewer_png_fast(self)
+            data["image/png"] = png
+            import base64
+
+            self._snapshot = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         except Exception:  # the widget still works; only the exported-notebook picture is missing
             pass
         return data, meta
@@ -456,7 +528,7 @@ class SliceViewer(anywidget.AnyWidget):
     def __repr__(self) -> str:
         z, h, w = self.display_shape
         return (
-            f"<radnb SliceViewer {self.view} slice {self.slice + 1}/{self.n_slices} of {z}×{h}×{w}, "
+            f"<radnb SliceViewer {self.view} slice {self.slice_number}/{self.n_slices} of {z}×{h}×{w}, "
             f"W {self.window:g} L {self.level:g}{' (' + self.preset + ')' if self.preset else ''}>"
         )
 
@@ -484,7 +556,15 @@ def _read_mask_files(items: List[Tuple[Any, Any]], like: Any) -> List[Tuple[str,
     return out
 
 
-def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0, like: Any = None) -> List[Layer]:
+def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: int = 0, like: Any = None,
+                  family: Optional[Sequence[Tuple[int, int, int]]] = None) -> List[Layer]:
+    """Label layers; each class gets its own colour, listed in the legend (``classes``).
+
+    With ``family`` (a list of shades of one hue, as :func:`compare` uses for truth and
+    prediction) every class of the map is drawn in a shade of that hue, so "truth green,
+    prediction red" holds for every class. Mask files go through radnb's one mask loader
+    (``like`` is the image they belong to) and carry their class names.
+    """
     if labels is None:
         return []
     if isinstance(labels, (str, Path)) or type(labels).__name__ == "LabelMap":
@@ -500,16 +580,12 @@ def _label_layers(labels: LabelsArg, shape: Tuple[int, int, int], start_color: i
     layers = []
     for k, (name, arr, class_names) in enumerate(_read_mask_files(items, like)):
         data = as_labels(arr, shape, name)
-        color = display.LABEL_COLORS[(start_color + k) % len(display.LABEL_COLORS)]
-        classes = sorted(int(v) for v in np.unique(data) if v)
-        if len(classes) <= 1:
-            colors = {str(c): list(color) for c in (classes or [1])}
-        else:  # several classes in one map: shades from the palette, starting at this map's colour
-            colors = {
-                str(c): list(display.LABEL_COLORS[(start_color + k + i) % len(display.LABEL_COLORS)])
-                for i, c in enumerate(classes)
-            }
-        meta = {"colors": colors, "color": list(color)}
+        palette = list(family) if family else [
+            display.LABEL_COLORS[(start_color + k + i) % len(display.LABEL_COLORS)] for i in range(len(display.LABEL_COLORS))
+        ]
+        classes = sorted(int(v) for v in np.unique(data) if v) or [1]
+        colors = {str(c): list(palette[i % len(palette)]) for i, c in enumerate(classes)}
+        meta = {"colors": colors, "color": list(palette[0]), "classes": [int(c) for c in classes]}
         if class_names is not None:
             meta["class_names"] = {str(c): n for c, n in enumerate(class_names) if c}
         layers.append(Layer(str(name), "labels", data, meta))
@@ -549,6 +625,7 @@ def show(
     heatmap: Any = None,
     *,
     views: Union[str, Sequence[str]] = "axial",
+    show_phi: bool = False,
     spacing: Optional[Sequence[float]] = None,
     modality: Optional[str] = None,
     preset: Optional[str] = None,
@@ -594,6 +671,9 @@ def show(
         Return a PNG picture (matplotlib) instead of a widget, e.g. for exports.
     budget_bytes
         Largest pixel payload sent to the browser before in-plane downsampling.
+    show_phi
+        Show identifying header values (patient name, ID, birth date...) in the header
+        panel. Off by default; turning it on is an act the notebook's code records.
 
     Returns
     -------
@@ -622,6 +702,7 @@ def show(
     viewer = SliceViewer(
         vol, overlays, panels, preset=preset, window=window, level=level, view=view, opacity=opacity,
         overlay_style=overlay_style, height=height, budget_bytes=budget_bytes, static_fallback=not static,
+        show_phi=show_phi,
     )
     if static:
         from .static import StaticImage
@@ -647,6 +728,7 @@ def compare(
     height: int = 420,
     static: bool = False,
     budget_bytes: int = BROWSER_BUDGET_BYTES,
+    show_phi: bool = False,
 ):
     """Side-by-side panels (image, + truth, + prediction, + heat map) that scroll, zoom and window together.
 
@@ -655,14 +737,15 @@ def compare(
     image
         As for :func:`show`.
     truth, prediction
-        Label maps (ground truth in green, prediction in red); either may be None.
+        Label maps (ground truth in shades of green, prediction in shades of red, one
+        shade per class, as the legend shows); either may be None.
     heatmap
         Probability or Grad-CAM map.
     titles
         Panel titles (default "image", "truth", "prediction", "heat map";
         a last panel "truth vs prediction" is added when both are given).
     Other parameters
-        As for :func:`show`; ``overlay_style`` defaults to outlines here.
+        As for :func:`show` (``show_phi`` included); ``overlay_style`` defaults to outlines here.
 
     Examples
     --------
@@ -679,9 +762,9 @@ def compare(
     overlays: List[Layer] = []
     panels: List[Dict[str, Any]] = [{"title": "image", "view": None, "layers": []}]
     ids = {}
-    for name, arr, color in (("truth", truth, 0), ("prediction", prediction, 1)):
+    for name, arr, family in (("truth", truth, display.TRUTH_COLORS), ("prediction", prediction, display.PREDICTION_COLORS)):
         if arr is not None:
-            layer = _label_layers({name: arr}, shape, start_color=color, like=image)[0]
+            layer = _label_layers({name: arr}, shape, like=image, family=family)[0]
             overlays.append(layer)
             ids[name] = len(overlays)
             panels.append({"title": name, "view": None, "layers": [ids[name]]})
@@ -697,7 +780,7 @@ def compare(
             panel["title"] = str(title)
     viewer = SliceViewer(
         vol, overlays, panels, preset=preset, view=view, opacity=opacity, overlay_style=overlay_style,
-        height=height, budget_bytes=budget_bytes, static_fallback=not static,
+        height=height, budget_bytes=budget_bytes, static_fallback=not static, show_phi=show_phi,
     )
     if static:
         from .static import StaticImage

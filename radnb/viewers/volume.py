@@ -52,6 +52,16 @@ class Volume:
         Short description shown in the viewer.
     notes
         Plain-language notes shown on screen (e.g. load errors, geometry warnings).
+    positions, orientation
+        DICOM ImagePositionPatient per slice ((slices, 3), mm, patient LPS) and
+        ImageOrientationPatient (6 direction cosines), or None: with both, the hover
+        readout gives patient coordinates as a PACS does.
+    datasets
+        One pydicom Dataset per slice (pixel data dropped), so the header panel shows
+        the header of the slice on screen; empty when unknown.
+    spacing_known
+        False for plain arrays given without ``spacing=``: readouts then give pixel
+        indices, not millimetres.
     """
 
     array: np.ndarray
@@ -64,6 +74,10 @@ class Volume:
     superior_first: bool = True
     name: str = ""
     notes: List[str] = field(default_factory=list)
+    positions: Optional[np.ndarray] = None
+    orientation: Optional[np.ndarray] = None
+    datasets: List[Any] = field(default_factory=list)
+    spacing_known: bool = True
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -137,9 +151,15 @@ def _from_radnb(obj: Any) -> Volume:
         spacing = (1.0, float(row), float(col))
         arr = arr[None]
         superior = True
+        position = getattr(obj, "position", None)
+        positions = None if position is None else np.asarray(position, dtype=float).reshape(1, 3)
     else:
         spacing = tuple(float(s) for s in obj.spacing)
         superior = _superior_first(getattr(obj, "positions", None))
+        positions = getattr(obj, "positions", None)
+    orientation = getattr(obj, "orientation", None)
+    meta = getattr(obj, "meta", None)
+    datasets = list(getattr(obj, "datasets", None) or ([meta] if meta is not None else []))
     path = getattr(obj, "path", None)
     return Volume(
         array=arr,
@@ -152,6 +172,9 @@ def _from_radnb(obj: Any) -> Volume:
         superior_first=superior,
         name=Path(path).name if path else "",
         notes=notes,
+        positions=None if positions is None or orientation is None else np.asarray(positions, dtype=float),
+        orientation=None if positions is None or orientation is None else np.asarray(orientation, dtype=float),
+        datasets=datasets if len(datasets) == arr.shape[0] else datasets[:1],
     )
 
 
@@ -236,7 +259,7 @@ def as_volume(
             raise InvalidArgumentError(
                 f"Cannot show a {type(x).__name__} with {arr.dtype} values: images must be numbers."
             )
-        vol = Volume(array=arr)
+        vol = Volume(array=arr, spacing_known=spacing is not None)
     arr = _squeeze_to_3d(np.asarray(vol.array), what)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
@@ -244,6 +267,7 @@ def as_volume(
     sp = _check_spacing(spacing, arr.ndim)
     if sp is not None:
         vol.spacing = sp
+        vol.spacing_known = True
     if modality is not None:
         vol.modality = modality
         if modality.upper() == "CT":

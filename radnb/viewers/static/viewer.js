@@ -3,6 +3,8 @@
 // it with a lookup table on a Canvas2D, so scrolling and window/level never wait for the kernel.
 // Interaction follows OHIF's defaults: wheel/arrow keys scroll, left-drag window/level,
 // right-drag zoom, middle- or shift-drag pan, 1-9 presets, i invert, space reset.
+// Slice order follows PACS: axial slice 1 is the most superior one, and the wheel (or the down
+// arrow) moves towards the feet, whatever the order of the slices in the array.
 
 const VIEWS = ["axial", "coronal", "sagittal"];
 const SYNC_DELAY_MS = 250; // send state to Python once the interaction has settled
@@ -43,8 +45,8 @@ function voiGrey(x, center, width, exact) {
 const GREY_RGBA = new Uint32Array(256);
 for (let g = 0; g < 256; g++) GREY_RGBA[g] = (0xff000000 | (g << 16) | (g << 8) | g) >>> 0;
 
-function rgbaWord(r, g, b) {
-  return (0xff000000 | (b << 16) | (g << 8) | r) >>> 0;
+function rgbaWord(r, g, b, a = 255) {
+  return ((a << 24) | (b << 16) | (g << 8) | r) >>> 0;
 }
 
 function h(tag, attrs = {}, children = []) {
@@ -112,8 +114,10 @@ function render({ model, el }) {
   const spacing = model.get("_spacing");
   const layers = model.get("_layers");
   const panelsSpec = model.get("_panels");
-  const units = model.get("_units");
+  const units = model.get("_units") === "raw" ? "" : model.get("_units"); // "raw": no physical unit to name
   const superiorFirst = model.get("_superior_first");
+  const geometry = model.get("_geometry") || {};
+  const spacingKnown = geometry.spacing_known !== false;
   const voiExact = model.get("_voi_function") === "LINEAR_EXACT";
   const wlScale = model.get("_wl_scale") || {};
   const minWidth = wlScale.min_width || 1;
@@ -135,7 +139,9 @@ function render({ model, el }) {
       const fallback = l.color || [255, 255, 0];
       for (let v = 1; v < 256; v++) if (!lut[v]) lut[v] = rgbaWord(fallback[0], fallback[1], fallback[2]);
     } else if (l.kind === "heatmap") {
-      for (let v = 1; v < 256; v++) lut[v] = rgbaWord(l.cmap[v][0], l.cmap[v][1], l.cmap[v][2]);
+      // opacity grows with the heat (static.heat_alpha): 0 paints nothing, and values just above 0
+      // are as invisible as 0, so exact zeros leave no sharp-edged islands in the picture
+      for (let v = 1; v < 256; v++) lut[v] = rgbaWord(l.cmap[v][0], l.cmap[v][1], l.cmap[v][2], v);
     }
     return lut;
   });
@@ -172,7 +178,11 @@ function render({ model, el }) {
   // a slice slider, so scrolling needs neither a mouse wheel nor the arrow keys
   const sliceInput = h("input", { class: "radnb-slice", type: "range", min: "1", step: "1", title: "Slice (wheel, ↑/↓)" });
   const sliceRow = h("div", { class: "radnb-slice-row" }, [sliceInput]);
-  root.append(toolbar, notices, grid, sliceRow, legend, status, headerBox);
+  // the last picture (saved widget state): shown until pixel data arrives from the kernel
+  const snapshotImg = h("img", { class: "radnb-snapshot", alt: "Saved picture of this viewer" });
+  let liveData = false, waitingTooLong = false;
+  if (model.get("_snapshot")) { snapshotImg.src = model.get("_snapshot"); grid.hidden = true; } else snapshotImg.hidden = true;
+  root.append(toolbar, notices, snapshotImg, grid, sliceRow, legend, status, headerBox);
   el.appendChild(root);
 
   const fixedViews = panelsSpec.some((p) => p.view);
@@ -224,9 +234,22 @@ function render({ model, el }) {
 
   for (const id of overlayIds) {
     const l = layers[id];
-    const swatch = h("span", { class: "radnb-swatch" });
-    if (l.kind === "labels") swatch.style.background = `rgb(${l.color.join(",")})`;
-    else swatch.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((k) => `rgb(${l.cmap[k].join(",")})`).join(",")})`;
+    const swatches = [];
+    if (l.kind === "labels") {
+      // one swatch per class, in the colour it is drawn with (several classes: numbered)
+      const classes = l.classes || Object.keys(l.colors).map(Number);
+      for (const c of classes) {
+        const col = l.colors[String(c)] || l.color;
+        const sw = h("span", { class: "radnb-swatch", "data-class": String(c), title: `${l.name}, class ${c}` });
+        sw.style.background = `rgb(${col.join(",")})`;
+        swatches.push(sw);
+        if (classes.length > 1) swatches.push(h("span", { class: "radnb-class", text: String(c) }));
+      }
+    } else {
+      const sw = h("span", { class: "radnb-swatch" });
+      sw.style.background = `linear-gradient(to right, ${[0, 64, 128, 192, 255].map((k) => `rgba(${l.cmap[k].join(",")},${(k / 255).toFixed(2)})`).join(",")})`;
+      swatches.push(sw);
+    }
     const cb = h("input", { type: "checkbox", class: "radnb-layer-toggle", "data-layer": l.name });
     cb.checked = !st.hidden_layers.includes(l.name);
     cb.addEventListener("change", () => {
@@ -234,7 +257,7 @@ function render({ model, el }) {
       commit();
     });
     const text = l.kind === "heatmap" ? `${l.name} ${fmt(l.vmin, 2)}–${fmt(l.vmax, 2)}` : l.name;
-    legend.appendChild(h("label", { class: "radnb-legend-item" }, [cb, swatch, h("span", { text })]));
+    legend.appendChild(h("label", { class: "radnb-legend-item", "data-layer": l.name }, [cb, h("span", { text }), ...swatches]));
   }
   legend.hidden = overlayIds.length === 0;
 
@@ -261,6 +284,12 @@ function render({ model, el }) {
   const axisOf = (view) => VIEWS.indexOf(view);
   const planeShape = (view) => (view === "axial" ? [H, W] : view === "coronal" ? [Z, W] : [Z, H]);
   const planeSpacing = (view) => (view === "axial" ? [spacing[1], spacing[2]] : view === "coronal" ? [spacing[0], spacing[2]] : [spacing[0], spacing[1]]);
+  // PACS order: axial numbers count from the head; "down" (wheel, ↓) is one step towards the feet
+  const reversed = (view) => view === "axial" && !superiorFirst;
+  const sliceNumber = (view, index) => (reversed(view) ? shape[axisOf(view)] - index : index + 1);
+  const indexOfNumber = (view, number) => (reversed(view) ? shape[axisOf(view)] - number : number - 1);
+  const down = (view) => (reversed(view) ? -1 : 1);
+  const viewName = (view) => view[0].toUpperCase() + view.slice(1);
 
   // the 2D plane of layer `li` for `view` at `index`; rows run head -> feet for coronal/sagittal
   function extract(li, view, index, out) {
@@ -442,7 +471,7 @@ function render({ model, el }) {
     }
     const n = shape[axis];
     p.title.textContent = p.spec.title || "";
-    p.info.textContent = `${view[0].toUpperCase() + view.slice(1)} ${index + 1}/${n}` + (ready ? "" : " · loading…");
+    p.info.textContent = (n > 1 ? `${viewName(view)} ${sliceNumber(view, index)}/${n}` : "") + (ready ? "" : " · loading…");
     p.zinfo.textContent = `W ${fmtData(st.window, digits)} L ${fmtData(st.level, digits)}${st.invert ? " inv" : ""}`;
   }
 
@@ -450,16 +479,17 @@ function render({ model, el }) {
     if (panels.length < 2 || !panels.some((q) => panelView(q) !== view)) return;
     const ctx = p.ctx;
     const [r, c] = planeOfVoxel(view, st.position);
-    ctx.strokeStyle = "rgba(255, 215, 0, 0.45)";
-    ctx.lineWidth = 1;
-    ctx.setLineDash([4, 4]);
     const [x0, y0] = toScreen(xf, r + 0.5, 0), [x1] = toScreen(xf, r + 0.5, xf.cols);
     const [cx, cy0] = toScreen(xf, 0, c + 0.5), [, cy1] = toScreen(xf, xf.rows, c + 0.5);
-    ctx.beginPath();
-    ctx.moveTo(x0, y0); ctx.lineTo(x1, y0);
-    ctx.moveTo(cx, cy0); ctx.lineTo(cx, cy1);
-    ctx.stroke();
-    ctx.setLineDash([]);
+    // a dark halo under a bright line: visible over black air and over white bone alike
+    for (const [style, width] of [["rgba(0, 0, 0, 0.7)", 3], ["rgb(255, 215, 0)", 1.5]]) {
+      ctx.strokeStyle = style;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.moveTo(x0, y0); ctx.lineTo(x1, y0);
+      ctx.moveTo(cx, cy0); ctx.lineTo(cx, cy1);
+      ctx.stroke();
+    }
   }
 
   function measurementText(m) {
@@ -492,15 +522,15 @@ function render({ model, el }) {
     const view = panelView(panels[0]);
     const axis = axisOf(view);
     sliceInput.max = String(shape[axis]);
-    if (document.activeElement !== sliceInput) sliceInput.value = String(st.position[axis] + 1);
+    if (document.activeElement !== sliceInput) sliceInput.value = String(sliceNumber(view, st.position[axis]));
     sliceRow.hidden = shape[axis] < 2;
-    const parts = [`${view[0].toUpperCase() + view.slice(1)} ${st.position[axis] + 1}/${shape[axis]}`,
+    const parts = [shape[axis] > 1 ? `${viewName(view)} ${sliceNumber(view, st.position[axis])}/${shape[axis]}` : "",
       `W ${fmtData(st.window, digits)} L ${fmtData(st.level, digits)}${st.preset ? " (" + st.preset.replace("_", " ") + ")" : ""}`,
       `zoom ${Math.round(st.zoom * 100)}%`];
     if (st.invert) parts.push("inverted");
     if (hover) parts.push(hover);
     if (loadedSlices < Z) parts.push(`loading ${Math.round((100 * loadedSlices) / Z)}%`);
-    status.textContent = parts.join(" · ");
+    status.textContent = parts.filter((x) => x).join(" · ");
     presetSel.value = presets.some((p) => p.name === st.preset) ? st.preset : "";
     viewSel.value = st.view;
     invertBtn.classList.toggle("radnb-on", st.invert);
@@ -552,9 +582,45 @@ function render({ model, el }) {
     if (Object.keys(changes).length) {
       model.set(changes);
       model.save_changes();
+      scheduleSnapshot();
     }
   }
   function commit() { requestRender(); pushState(); }
+
+  // keep the saved picture up to date (what a reopened notebook shows): the panels as on screen,
+  // side by side, once an interaction has settled; set on the model only (a notebook save stores it)
+  let snapshotTimer = null;
+  function scheduleSnapshot() {
+    clearTimeout(snapshotTimer);
+    snapshotTimer = setTimeout(takeSnapshot, 800);
+  }
+  function takeSnapshot() {
+    snapshotTimer = null;
+    if (!liveData || loadedSlices < Z) return;
+    renderAll();
+    const ws = panels.map((p) => p.canvas.width), hgt = Math.max(...panels.map((p) => p.canvas.height));
+    if (!hgt) return;
+    const shot = document.createElement("canvas");
+    shot.width = ws.reduce((a, b) => a + b, 0) + 4 * (panels.length - 1);
+    shot.height = hgt;
+    const sctx = shot.getContext("2d");
+    sctx.fillStyle = "#000";
+    sctx.fillRect(0, 0, shot.width, shot.height);
+    let x = 0;
+    const dpr = window.devicePixelRatio || 1;
+    sctx.font = `${Math.round(12 * dpr)}px sans-serif`;
+    sctx.fillStyle = "#fff";
+    for (const p of panels) {
+      sctx.drawImage(p.canvas, x, 0);
+      const label = [p.title.textContent, p.info.textContent, p.zinfo.textContent].filter((t) => t).join(" · ");
+      sctx.fillText(label, x + 6 * dpr, 16 * dpr);
+      x += p.canvas.width + 4;
+    }
+    try {
+      model.set("_snapshot", shot.toDataURL("image/jpeg", 0.85));
+      model.save_changes();
+    } catch (err) { /* no kernel: the saved picture stays as it was */ }
+  }
 
   function pullState() {
     for (const key of ["view", "window", "level", "preset", "invert", "zoom", "opacity", "overlay_style", "tool"]) st[key] = model.get(key);
@@ -571,6 +637,7 @@ function render({ model, el }) {
   for (const key of syncedKeys) model.on(`change:${key}`, onChange);
   const onHeader = () => renderHeader();
   model.on("change:_header", onHeader);
+  model.on("change:_phi_shown", onHeader);
   model.on("change:_notices", renderNotices);
 
   // ---------- actions ----------
@@ -594,6 +661,7 @@ function render({ model, el }) {
     st.position[axis] = next;
     // draw now rather than at the next animation frame: a wheel notch shows its slice at once
     if (eventTime !== undefined && perf.pending === null) perf.pending = eventTime;
+    refreshHover();
     renderAll();
     scheduleSync();
   }
@@ -603,9 +671,11 @@ function render({ model, el }) {
     st.playing = true;
     const view = panelView(panels[0]);
     const axis = axisOf(view);
+    const dir = down(view);
     playTimer = setInterval(() => {
       st.position = st.position.slice();
-      st.position[axis] = (st.position[axis] + 1) % shape[axis];
+      st.position[axis] = (st.position[axis] + dir + shape[axis]) % shape[axis];
+      refreshHover();
       requestRender();
     }, 1000 / Math.max(1, model.get("fps")));
     requestRender();
@@ -623,12 +693,14 @@ function render({ model, el }) {
 
   sliceInput.addEventListener("input", (e) => {
     const view = panelView(panels[0]);
-    step(view, Number(sliceInput.value) - 1 - st.position[axisOf(view)], e.timeStamp);
+    step(view, indexOfNumber(view, Number(sliceInput.value)) - st.position[axisOf(view)], e.timeStamp);
   });
 
   // ---------- mouse ----------
   let dragging = null;
   let wheelAccum = 0;
+  let lastPointer = null; // where the mouse rests, so the readout follows a wheel scroll
+  function refreshHover() { if (lastPointer) updateHover(lastPointer.p, lastPointer.x, lastPointer.y); }
   // window/level change per screen pixel of drag, from Python (display.window_controls): 4 HU for
   // CT, else 1/256 of the image's percentile range (about 0.004 on a [0, 1] image)
   const wlSensitivity = wlScale.step || 1;
@@ -664,6 +736,7 @@ function render({ model, el }) {
     const p = panelOf(e.target);
     if (!p) return;
     const [x, y] = localXY(p, e);
+    lastPointer = { p, x, y };
     if (!dragging) { focusUnlessTyping(); updateHover(p, x, y); requestRender(); return; }
     const d = dragging;
     const dx = x - d.x0, dy = y - d.y0;
@@ -732,15 +805,29 @@ function render({ model, el }) {
     if (!loaded[vox[0]]) value = "loading";
     else if (layers[0].dtype === "rgb8") value = `RGB ${vols[0][3 * i]},${vols[0][3 * i + 1]},${vols[0][3 * i + 2]}`;
     else value = `${fmtData(vols[0][i], digits)}${units ? " " + units : ""}`;
-    const mm = [vox[2] * spacing[2], vox[1] * spacing[1], vox[0] * spacing[0]].map((v) => v.toFixed(1));
     const extras = [];
     for (const li of p.spec.layers) {
       const v = vols[li][i];
       if (layers[li].kind === "labels" && v) extras.push(`${layers[li].name} ${v}`);
       if (layers[li].kind === "heatmap") extras.push(`${layers[li].name} ${fmt(layers[li].vmin + (v / 255) * (layers[li].vmax - layers[li].vmin), 2)}`);
     }
-    hover = `(x ${mm[0]}, y ${mm[1]}, z ${mm[2]} mm) [${vox[2]}, ${vox[1]}, ${vox[0]}] = ${value}${extras.length ? " · " + extras.join(", ") : ""}`;
+    // where: patient coordinates (DICOM LPS, mm) from ImagePositionPatient and ImageOrientationPatient
+    // when the header gives them, else millimetres from the first voxel, else pixel indices only
+    let where = "";
+    const pat = patientXYZ(vox);
+    if (pat) where = `x ${pat[0].toFixed(1)}, y ${pat[1].toFixed(1)}, z ${pat[2].toFixed(1)} mm · `;
+    else if (spacingKnown) where = `${(vox[2] * spacing[2]).toFixed(1)}, ${(vox[1] * spacing[1]).toFixed(1)} mm from the top-left corner · `;
+    const sliceText = Z > 1 ? ` slice ${sliceNumber("axial", vox[0])}` : "";
+    hover = `${where}col ${vox[2]} row ${vox[1]}${sliceText} = ${value}${extras.length ? " · " + extras.join(", ") : ""}`;
     root.dataset.hover = hover;
+  }
+
+  function patientXYZ(vox) {
+    const pos = geometry.positions, o = geometry.orientation;
+    if (!pos || !o || !pos[vox[0]]) return null;
+    const p0 = pos[vox[0]];
+    // ImageOrientationPatient: o[0..2] = direction of increasing column index, o[3..5] = of increasing row
+    return [0, 1, 2].map((k) => p0[k] + vox[2] * spacing[2] * o[k] + vox[1] * spacing[1] * o[3 + k]);
   }
 
   function onWheel(e) {
@@ -755,19 +842,20 @@ function render({ model, el }) {
       wheelAccum += dy;
       if (Math.abs(wheelAccum) >= 50) { steps = Math.sign(wheelAccum); wheelAccum = 0; }
     }
-    if (steps) step(panelView(p), steps, e.timeStamp);
+    if (steps) step(panelView(p), steps * down(panelView(p)), e.timeStamp);
   }
 
   function onKey(e) {
     if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
     const view = panelView(panels[0]);
     let handled = true;
-    if (e.key === "ArrowUp") step(view, -1, e.timeStamp);
-    else if (e.key === "ArrowDown") step(view, 1, e.timeStamp);
-    else if (e.key === "PageUp") step(view, -10, e.timeStamp);
-    else if (e.key === "PageDown") step(view, 10, e.timeStamp);
-    else if (e.key === "Home") step(view, -shape[axisOf(view)], e.timeStamp);
-    else if (e.key === "End") step(view, shape[axisOf(view)], e.timeStamp);
+    const d = down(view);
+    if (e.key === "ArrowUp") step(view, -d, e.timeStamp);
+    else if (e.key === "ArrowDown") step(view, d, e.timeStamp);
+    else if (e.key === "PageUp") step(view, -10 * d, e.timeStamp);
+    else if (e.key === "PageDown") step(view, 10 * d, e.timeStamp);
+    else if (e.key === "Home") step(view, -shape[axisOf(view)] * d, e.timeStamp);
+    else if (e.key === "End") step(view, shape[axisOf(view)] * d, e.timeStamp);
     else if (e.key === "i" || e.key === "I") { st.invert = !st.invert; commit(); }
     else if (e.key === " ") resetView();
     else if (/^[1-9]$/.test(e.key) && presets[Number(e.key) - 1]) applyPreset(presets[Number(e.key) - 1].name);
@@ -779,7 +867,7 @@ function render({ model, el }) {
   grid.addEventListener("pointermove", onPointerMove);
   grid.addEventListener("pointerup", onPointerUp);
   grid.addEventListener("pointercancel", onPointerUp);
-  grid.addEventListener("pointerleave", () => { if (!dragging) { hover = null; requestRender(); } });
+  grid.addEventListener("pointerleave", () => { if (!dragging) { hover = null; lastPointer = null; requestRender(); } });
   grid.addEventListener("wheel", onWheel, { passive: false });
   grid.addEventListener("contextmenu", (e) => e.preventDefault());
   grid.addEventListener("auxclick", (e) => e.preventDefault());
@@ -798,10 +886,15 @@ function render({ model, el }) {
   function renderHeader() {
     const rows = model.get("_header");
     headerBox.replaceChildren();
-    const toggle = h("input", { type: "checkbox", class: "radnb-phi-toggle" });
-    toggle.checked = model.get("show_phi");
-    toggle.addEventListener("change", () => { model.set("show_phi", toggle.checked); model.save_changes(); });
-    headerBox.appendChild(h("label", { class: "radnb-phi" }, [toggle, h("span", { text: " show identifying values (instructor)" })]));
+    // no switch here: identifying values reach the browser only when the code asks for them
+    // (show(..., show_phi=True) or viewer.show_phi = True), so the notebook records who revealed them
+    const hs = model.get("_header_slice");
+    const inst = rows.find((r) => r.keyword === "InstanceNumber");
+    const which = Z > 1 && hs >= 0 ? `Header of axial slice ${sliceNumber("axial", hs)}${inst ? " (InstanceNumber " + inst.value + ")" : ""}. ` : "";
+    const phiText = model.get("_phi_shown")
+      ? "Identifying values are SHOWN because the code set show_phi=True."
+      : "Identifying values are hidden; only code can show them (show_phi=True).";
+    headerBox.appendChild(h("div", { class: "radnb-phi" + (model.get("_phi_shown") ? " radnb-phi-shown" : "") }, [h("span", { text: which + phiText })]));
     const table = h("table", { class: "radnb-header-table" });
     for (const r of rows) {
       const tr = h("tr", { class: r.phi ? "radnb-phi-row" : "" }, [
@@ -812,7 +905,9 @@ function render({ model, el }) {
     headerBox.appendChild(table);
   }
   function renderNotices() {
-    const list = model.get("_notices");
+    const list = model.get("_notices").slice();
+    if (!liveData && waitingTooLong && snapshotImg.src)
+      list.unshift("This is the picture saved with the notebook. Run the cell again to scroll, window and measure.");
     notices.replaceChildren(...list.map((n) => h("div", { class: "radnb-notice", text: "⚠ " + n })));
     notices.hidden = list.length === 0;
   }
@@ -835,11 +930,20 @@ function render({ model, el }) {
       for (let z = msg.z0; z < msg.z1; z++) if (!loaded[z]) { loaded[z] = 1; loadedSlices++; }
       if (loadedSlices === Z && perf.loadedAll === null) perf.loadedAll = performance.now();
       for (const p of panels) p.overlayKey.clear();
+      if (!liveData) { liveData = true; snapshotImg.hidden = true; grid.hidden = false; renderNotices(); }
+      refreshHover();
       requestRender();
+      if (loadedSlices === Z) scheduleSnapshot();
     }
   }
   model.on("msg:custom", onCustom);
-  model.send({ type: "load", rid, first: st.position[0] });
+  try {
+    model.send({ type: "load", rid, first: st.position[0] });
+  } catch (err) {
+    // a notebook reopened without its kernel: the saved picture below stays on screen
+  }
+  // No pixel data yet: show the last picture saved with the notebook; say so if no kernel answers.
+  const savedTimer = setTimeout(() => { if (!liveData) { waitingTooLong = true; renderNotices(); } }, 3000);
 
   const resize = new ResizeObserver(() => requestRender());
   resize.observe(grid);
@@ -871,10 +975,13 @@ function render({ model, el }) {
 
   return () => {
     clearTimeout(syncTimer);
+    clearTimeout(snapshotTimer);
+    clearTimeout(savedTimer);
     stopPlay();
     resize.disconnect();
     for (const key of syncedKeys) model.off(`change:${key}`, onChange);
     model.off("change:_header", onHeader);
+    model.off("change:_phi_shown", onHeader);
     model.off("change:_notices", renderNotices);
     model.off("msg:custom", onCustom);
     const k = window.__radnbViewers.indexOf(api);
