@@ -251,3 +251,119 @@ def test_import_radnb_is_light():
     code = "import sys, radnb; print(sorted(m for m in ('torch', 'fastai', 'pydicom', 'ipywidgets', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
     assert out == "[]"
+
+
+def _rle_frame(segments):
+    """An RLE Lossless frame (PS3.5 Annex G): a 64-byte header of segment offsets, then the segments."""
+    import struct
+
+    header = struct.pack("<I", len(segments))
+    offset, offsets = 64, []
+    for segment in segments:
+        offsets.append(offset)
+        offset += len(segment)
+    header += b"".join(struct.pack("<I", o) for o in offsets) + b"\0" * 4 * (15 - len(segments))
+    return header + b"".join(segments)
+
+
+def write_panicking_rle(path: Path) -> Path:
+    """A 2x2 16-bit RLE image whose second segment's literal run overruns the frame.
+
+    pylibjpeg-rle (a Rust extension) panics on it: pyo3_runtime.PanicException,
+    which derives from BaseException, not Exception.
+    """
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    src = write_ct_series(path.parent / "_rle_src", np.zeros((1, 2, 2), np.float32))[0]
+    ds = pydicom.dcmread(src)
+    ds.PixelData = encapsulate([_rle_frame([bytes([3, 1, 2, 3, 4]), bytes([127]) + bytes(128)])])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.save_as(path, enforce_file_format=True)
+    for p in (path.parent / "_rle_src").iterdir():
+        p.unlink()
+    (path.parent / "_rle_src").rmdir()
+    return path
+
+
+def test_crafted_rle_really_makes_the_decoder_panic(tmp_path):
+    # the premise of the next test: the raw decoder raises a BaseException that is not an Exception
+    ds = pydicom.dcmread(write_panicking_rle(tmp_path / "panic.dcm"))
+    code = (
+        "import pydicom, sys\n"
+        f"ds = pydicom.dcmread({str(tmp_path / 'panic.dcm')!r})\n"
+        "try:\n    ds.pixel_array\nexcept Exception:\n    print('Exception')\n"
+        "except BaseException as e:\n    print('BaseException', type(e).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "BaseException PanicException" in out.stdout, out.stdout + out.stderr
+    assert "panicked" in out.stderr  # Rust writes the panic to stderr
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
+
+
+def test_decoder_panic_in_a_folder_loads_the_rest_and_names_the_file(tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    write_panicking_rle(folder / "IM_panic")
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm"):
+        (folder / name).write_bytes(Path(get_testdata_file(name)).read_bytes())
+    loaded = radnb.load(folder)
+    assert sum(len(x) if isinstance(x, radnb.DicomSeries) else 1 for x in loaded) == 3
+    assert [e.path.name for e in loaded.errors] == ["IM_panic"]
+    err = loaded.errors[0].error
+    assert isinstance(err, CorruptDicomError) and "IM_panic" in str(err) and "decoder crashed" in str(err)
+    with pytest.raises(CorruptDicomError, match="IM_panic"):
+        radnb.load(folder / "IM_panic")
+
+
+def test_decoder_panic_backtrace_does_not_reach_stderr(tmp_path):
+    # a notebook shows whatever reaches file descriptor 2; run in a child so fd 2 can be read
+    path = write_panicking_rle(tmp_path / "panic.dcm")
+    code = (
+        "import radnb\n"
+        f"try:\n    radnb.load({str(path)!r})\nexcept radnb.CorruptDicomError as e:\n    print('caught', e.path.name)\n"
+        "import sys; sys.stderr.write('still-works\\n')\n"
+    )
+    env = dict(os.environ, RUST_BACKTRACE="1", PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "caught panic.dcm" in out.stdout, out.stdout + out.stderr
+    assert "panicked" not in out.stderr and "backtrace" not in out.stderr.lower()
+    assert "still-works" in out.stderr  # stderr is restored afterwards
+
+
+def test_keyboard_interrupt_is_never_swallowed(monkeypatch):
+    from radnb.dicom import read
+
+    class Interrupting:
+        file_meta = None
+
+        @property
+        def pixel_array(self):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        read.decode_pixels(Interrupting(), "x.dcm")
+
+
+def test_broken_modality_lut_degrades_to_rescale_with_a_warning(tmp_path):
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    item = Dataset()  # a Modality LUT item without its LUT Descriptor: a damaged optional module
+    item.ModalityLUTType = "HU"
+    item.add_new(0x00283006, "US", [0] * 16)
+    ds.ModalityLUTSequence = [item]
+    ds.save_as(tmp_path / "lut.dcm")
+    assert pydicom.dcmread(tmp_path / "lut.dcm").pixel_array.shape == (128, 128)  # pydicom decodes it
+    with pytest.warns(UserWarning, match="Modality LUT"):
+        img = radnb.load(tmp_path / "lut.dcm")
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(img.array, expected)
+    assert len(img.warnings) == 1 and "Rescale Slope/Intercept" in img.warnings[0]
+    assert "1 warning(s)" in repr(img)
+    del ds.RescaleSlope, ds.RescaleIntercept  # nothing to fall back on: the stored values
+    ds.save_as(tmp_path / "lut_raw.dcm")
+    with pytest.warns(UserWarning, match="stored values"):
+        raw = radnb.load(tmp_path / "lut_raw.dcm")
+    np.testing.assert_array_equal(raw.array, ds.pixel_array.astype(np.float32))

@@ -7,10 +7,15 @@ modality LUT (RescaleSlope/Intercept), so CT comes out in Hounsfield units.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -186,15 +191,102 @@ def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.
     fast = _native_pixels(ds, ts_uid, h)
     if fast is not None:
         return fast
+    return decode_pixels(ds, path)
+
+
+# Never turned into a radnb error: the user (or the interpreter) asked to stop.
+_NEVER_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[List[str]]:
+    """Send file descriptor 2 to a temporary file while a compiled decoder runs.
+
+    A Rust decoder that panics prints its message and backtrace straight to fd 2,
+    which Jupyter forwards into the notebook under the cell. The text is kept
+    here: dropped when the decode failed (the radnb error says what happened),
+    written back to stderr otherwise. Yields a list that receives the text.
+    """
+    out: List[str] = []
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to protect (e.g. closed by a daemon)
+            yield out
+            return
+        with tempfile.TemporaryFile() as sink:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                out.append(sink.read().decode("utf-8", "replace"))
+
+
+def _panic_summary(exc: BaseException, captured: str) -> str:
+    """One line for a decoder failure: the exception text, else the panic line from stderr."""
+    text = " ".join(str(exc).split())
+    if not text:
+        for line in captured.splitlines():
+            if "panicked" in line:
+                text = line.strip()
+                break
+    return text[:300] or type(exc).__name__
+
+
+def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
+    """Decode a dataset's pixel data with pydicom: the one guarded place radnb does this.
+
+    Every failure of a decoder becomes a radnb error naming the file, including
+    ``BaseException`` subclasses raised by compiled plugins (a Rust decoder's
+    ``pyo3_runtime.PanicException``); ``KeyboardInterrupt`` and ``SystemExit``
+    pass through. The panic's backtrace, which Rust prints to stderr, does not
+    reach the notebook.
+
+    Parameters
+    ----------
+    ds
+        A pydicom Dataset holding pixel data.
+    path
+        The file it came from, for messages.
+
+    Raises
+    ------
+    UnsupportedTransferSyntaxError
+        No installed decoder handles the compression (the message names the pip package).
+    CorruptDicomError
+        A decoder failed on the data.
+
+    Examples
+    --------
+    >>> import pydicom, pydicom.data
+    >>> ds = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small_RLE.dcm"))
+    >>> decode_pixels(ds).shape
+    (64, 64)
+    """
+    path = Path(path) if path is not None else None
+    ts_uid, ts_name = _transfer_syntax(ds)
+    captured: List[str] = []
     try:
-        return ds.pixel_array
+        with _captured_stderr() as captured:
+            arr = ds.pixel_array
+    except _NEVER_CAUGHT:
+        raise
     except (NotImplementedError, RuntimeError) as exc:
         text = str(exc)
         if "exceptions were raised by all available plugins" in text:
             detail = " ".join(text.split(":", 1)[-1].split())
-            raise UnsupportedTransferSyntaxError(
+            raise CorruptDicomError(
                 f"the image is compressed as '{ts_name}' ({ts_uid}) and the installed decoders failed on it "
-                f"({detail[:300]}). The file may be damaged; otherwise try another decoder: %pip install python-gdcm",
+                f"({detail[:300]}). The file is probably damaged: copy or export it again. If other programs "
+                "open it, try another decoder:  %pip install python-gdcm",
                 path,
             ) from exc
         if "plugin" in text.lower() or "decod" in text.lower() or isinstance(exc, NotImplementedError):
@@ -208,11 +300,26 @@ def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.
                 f"the image is compressed as '{ts_name}' ({ts_uid}) and no installed decoder can read it: {todo}",
                 path,
             ) from exc
-        raise CorruptDicomError(f"the pixel data could not be decoded ({text})", path) from exc
+        raise CorruptDicomError(f"the pixel data could not be decoded ({' '.join(text.split())[:300]})", path) from exc
     except Exception as exc:
         raise CorruptDicomError(
-            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: {exc})", path
+            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]})",
+            path,
         ) from exc
+    except BaseException as exc:  # a compiled decoder panicked (pyo3's PanicException derives from BaseException)
+        raise CorruptDicomError(
+            f"a compiled image decoder crashed on this file's pixel data ({type(exc).__name__}: "
+            f"{_panic_summary(exc, ''.join(captured))}). The file is damaged: copy or export it again",
+            path,
+        ) from None
+    leftover = "".join(captured)
+    if leftover:  # a decoder that succeeded but printed something: let it be seen
+        try:
+            os.write(2, leftover.encode("utf-8", "replace"))
+        except OSError:
+            pass
+    return arr
 
 
 _HEADER_KEYWORDS = (
@@ -277,10 +384,12 @@ def _native_pixels(ds: Any, ts_uid: str, h: Optional[_Header] = None) -> Optiona
     return arr
 
 
-def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
+def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None, notes: Optional[List[str]] = None) -> np.ndarray:
     """Stored values -> physical units (float32), per PS3.3 C.11.1 (modality LUT).
 
     ``ds`` may be the header snapshot; ``dataset`` is the full pydicom Dataset (for LUTs).
+    A Modality LUT Sequence that cannot be applied (a damaged optional module) falls
+    back to RescaleSlope/Intercept, or to the stored values, with a note in ``notes``.
     """
     from pydicom.pixels import apply_modality_lut
 
@@ -294,7 +403,7 @@ def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
         try:
             pvt = shared[0].PixelValueTransformationSequence[0]
             slope, intercept = float(pvt.RescaleSlope), float(pvt.RescaleIntercept)
-        except (AttributeError, IndexError, TypeError, KeyError):
+        except (AttributeError, IndexError, TypeError, KeyError, ValueError):
             return stored.astype(np.float32, copy=False)
         out = stored.astype(np.float32)
         if slope != 1.0:
@@ -303,11 +412,25 @@ def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
             out += np.float32(intercept)
         return out
     if "ModalityLUTSequence" in ds:
-        return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+        try:
+            return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+        except _NEVER_CAUGHT:
+            raise
+        except Exception as exc:
+            fallback = "Rescale Slope/Intercept" if (slope is not None or intercept is not None) else "the stored values"
+            message = (
+                f"the Modality LUT in this file is damaged ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                f"values were converted with {fallback} instead, so they may not be in the intended units"
+            )
+            if notes is not None:
+                notes.append(message)
+            warnings.warn(message, stacklevel=3)
     # the common case, done in float32 (apply_modality_lut works in float64)
     out = stored.astype(np.float32)
-    s = float(slope) if slope not in (None, "") else 1.0
-    b = float(intercept) if intercept not in (None, "") else 0.0
+    s = _first_number(slope)
+    b = _first_number(intercept)
+    s = 1.0 if s is None or not np.isfinite(s) else s
+    b = 0.0 if b is None or not np.isfinite(b) else b
     if s != 1.0:
         out *= np.float32(s)
     if b != 0.0:
@@ -437,6 +560,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
     path = Path(path) if path is not None else None
     h = _header(ds)
     stored = _pixels(ds, path, h)
+    notes: List[str] = []
     photometric = str(h.PhotometricInterpretation or "MONOCHROME2").upper().strip() or "MONOCHROME2"
     samples = int(h.SamplesPerPixel or 1)
     frames = int(_first_number(h.NumberOfFrames) or 1)
@@ -448,7 +572,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         units = "raw"
         window_ = None
     else:
-        values = _rescale(h, stored, ds)
+        values = _rescale(h, stored, ds, notes)
         units = units_of(h)
         window_ = header_window(h)
 
@@ -475,6 +599,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
             orientation=orientation,
             datasets=[ds],
             paths=[path] if path else [],
+            warnings=notes,
             **common,
         )
     if values.ndim == 3 and not is_colour:  # pydicom returned frames for a single-frame header
@@ -486,6 +611,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         path=path,
         position=_vector(h, "ImagePositionPatient", 3),
         orientation=_vector(h, "ImageOrientationPatient", 6),
+        warnings=notes,
         **common,
     )
 

@@ -118,6 +118,8 @@ def stack_slices(images: Sequence[DicomImage]) -> DicomSeries:
     if all(im.position is not None for im in images):
         positions = np.stack([im.position for im in images])
     windows = [im.default_window for im in images if im.default_window is not None]
+    for im in images:  # e.g. a damaged Modality LUT in one slice
+        warnings += [f"{im.path.name if im.path else 'a slice'}: {w}" for w in getattr(im, "warnings", [])]
     return DicomSeries(
         array=array,
         spacing=(slice_mm, first.spacing[0], first.spacing[1]),
