@@ -69,7 +69,7 @@ def sniff_dicom(path: PathLike) -> bool:
     return group_le in (0x0002, 0x0008) or group_be in (0x0002, 0x0008)
 
 
-def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
+def read_dataset(path: PathLike, *, stop_before_pixels: bool = False, defer_size: Optional[Union[int, str]] = None) -> Any:
     """Read a DICOM file with pydicom, turning failures into radnb errors.
 
     Parameters
@@ -77,7 +77,10 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
     path
         The file.
     stop_before_pixels
-        Read only the header (fast; for grouping and reports).
+        Read only the header (fast; for grouping).
+    defer_size
+        Values larger than this (e.g. ``"2 KB"``) are read only when used: every
+        element, pixel data and trailing padding included, is listed without loading it.
 
     Raises
     ------
@@ -106,7 +109,7 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels, defer_size=defer_size)
     except InvalidDicomError as exc:
         raise NotDicomError(f"not a readable DICOM file ({exc})", path) from exc
     except (EOFError, struct.error, OverflowError, MemoryError) as exc:
