@@ -749,12 +749,25 @@ def _is_dummy(vr: str, value: Any) -> bool:
     return all(str(v).strip() == str(dummy) for v in values)
 
 
+@functools.lru_cache(maxsize=None)
+def _option_by_code() -> Dict[str, Tuple[str, str]]:
+    """CID 7050 code value -> (table column, the option's name in the standard)."""
+    from pydicom.sr.codedict import codes
+
+    out = {}
+    for column, code_name in OPTIONS.values():
+        code = getattr(codes.DCM, code_name)
+        out[code.value] = (column, code.meaning)
+    return out
+
+
 def _declared(ds: Any) -> Dict[str, Any]:
     removed = str(getattr(ds, "PatientIdentityRemoved", "") or "").upper() == "YES"
-    codes = set()
+    values = set()
     for item in getattr(ds, "DeidentificationMethodCodeSequence", None) or []:
-        codes.add(str(getattr(item, "CodeValue", "")))
-    return {"removed": removed, "retain_uids": "113110" in codes}
+        values.add(str(getattr(item, "CodeValue", "")))
+    options = {column: meaning for value, (column, meaning) in _option_by_code().items() if value in values}
+    return {"removed": removed, "retain_uids": "113110" in values, "options": options if removed else {}}
 
 
 def phi_report(path: PathLike, *, show_values: bool = False) -> PhiReport:
@@ -840,6 +853,13 @@ def phi_report(path: PathLike, *, show_values: bool = False) -> PhiReport:
                 if elem.VR == "SQ":
                     items = value or []
                     action = rule.action() if rule else None
+                    kept_by = [meaning for column, meaning in declared["options"].items()
+                               if rule is not None and rule.options.get(column) in ("K", "C")]
+                    if rule and action not in ("U*", "K") and len(items) and kept_by:
+                        add(elem.tag, keyword, where, f"({len(items)} item(s))",
+                            f"sequence kept by the {kept_by[0]} (declared in the file)",
+                            "share it only if your data agreement allows that option; otherwise de-identify without it")
+                        continue
                     if rule and action not in ("U*", "K") and len(items):
                         add(elem.tag, keyword, where, f"({len(items)} item(s))",
                             f"sequence the profile {'removes' if action == 'X' else 'empties'} still has content")
@@ -863,6 +883,12 @@ def phi_report(path: PathLike, *, show_values: bool = False) -> PhiReport:
                     continue
                 if tag in (0x00100010, 0x00100020) and declared["removed"] and str(value).startswith(_PSEUDONYM_PREFIX):
                     continue  # a radnb pseudonym
+                kept_by = [meaning for column, meaning in declared["options"].items()
+                           if rule is not None and rule.options.get(column) in ("K", "C")]
+                if kept_by:
+                    add(elem.tag, keyword, where, value, f"identifying attribute kept by the {kept_by[0]} (declared in the file)",
+                        "share it only if your data agreement allows that option; otherwise de-identify without it")
+                    continue
                 add(elem.tag, keyword, where, value,
                     "identifying attribute" if rule is not None else "person name")
 
