@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help
+.PHONY: lab test install data browser clean-notebooks benchmarks fuzz help
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
+	@echo "make fuzz   - a long mutation-fuzzing run of the DICOM reader, deidentify and phi_report (FUZZ_MUTANTS=5000)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,13 @@ test: install browser
 
 benchmarks: install
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# The suite fuzzes a few hundred mutants; this runs many more (choose with FUZZ_MUTANTS / FUZZ_SEED).
+FUZZ_MUTANTS ?= 5000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: install
+	@echo "fuzzing $(FUZZ_MUTANTS) mutants with seed $(FUZZ_SEED) (rerun one with FUZZ_SEED=...)"
+	RADNB_FUZZ_MUTANTS=$(FUZZ_MUTANTS) RADNB_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/test_fuzz.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean notebooks

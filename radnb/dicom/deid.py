@@ -770,6 +770,103 @@ def _declared(ds: Any) -> Dict[str, Any]:
     return {"removed": removed, "retain_uids": "113110" in values, "options": options if removed else {}}
 
 
+def _scan_file(ds: Any, file: Path, table: Dict[int, ProfileRule], show_values: bool, rows: List[Dict[str, str]]) -> None:
+    """Append phi_report's findings for one dataset to ``rows``."""
+    declared = _declared(ds)
+
+    def add(tag: Any, keyword: str, where: str, value: Any, reason: str, advice: str = _ADVICE_DEID) -> None:
+        text = value if isinstance(value, str) else ("(binary data)" if isinstance(value, (bytes, bytearray)) else str(value))
+        rows.append(dict(file=str(file), tag=str(tag), keyword=keyword, value=text if show_values else _mask(text),
+                         reason=reason, where=where, advice=advice))
+
+    def visit(dataset: Any, keyword_prefix: str = "", where_prefix: str = "") -> None:
+        for elem in dataset:
+            tag = int(elem.tag)
+            name = elem.keyword or (table[tag].keyword if tag in table else "") or str(elem.tag)
+            keyword, where = keyword_prefix + name, where_prefix + name
+            try:
+                value = elem.value
+            except Exception:  # a malformed value: report it, since its content is unknown
+                add(elem.tag, keyword, where, "(unreadable)", "a listed attribute with an unreadable value")
+                continue
+            if _is_private(tag):
+                if elem.VR == "SQ" or _has_value(value):
+                    add(elem.tag, keyword_prefix + (elem.name or "private"), where, "(private)",
+                        "private (vendor) attribute: may hide names and IDs")
+                continue
+            if _is_curve(tag) and _has_value(value):
+                add(elem.tag, keyword, where, value, "curve data (group 50xx)")
+                continue
+            if _is_overlay(tag):
+                if (tag & 0xFFFF) in (0x3000, 0x4000, 0x0022, 0x1500) and _has_value(value):
+                    add(elem.tag, keyword, where, value, "overlay data or text (group 60xx): may show names or marks")
+                continue
+            rule = table.get(tag)
+            if elem.VR == "SQ":
+                items = value or []
+                action = rule.action() if rule else None
+                kept_by = [meaning for column, meaning in declared["options"].items()
+                           if rule is not None and rule.options.get(column) in ("K", "C")]
+                if rule and action not in ("U*", "K") and len(items) and kept_by:
+                    add(elem.tag, keyword, where, f"({len(items)} item(s))",
+                        f"sequence kept by the {kept_by[0]} (declared in the file)",
+                        "share it only if your data agreement allows that option; otherwise de-identify without it")
+                    continue
+                if rule and action not in ("U*", "K") and len(items):
+                    add(elem.tag, keyword, where, f"({len(items)} item(s))",
+                        f"sequence the profile {'removes' if action == 'X' else 'empties'} still has content")
+                    continue
+                for k, item in enumerate(items):
+                    visit(item, keyword + ">", f"{where}[{k}] > ")
+                continue
+            if not _has_value(value):
+                continue
+            if rule is None and elem.VR != "PN":
+                continue
+            if rule is not None and rule.action() in ("U", "U*") or (rule is None and elem.VR == "UI"):
+                if declared["removed"] and not declared["retain_uids"]:
+                    continue  # declared replaced
+                add(elem.tag, keyword, where, value, "original UID (links the file to the hospital's records)")
+                continue
+            if elem.VR == "UI":
+                if declared["removed"] and not declared["retain_uids"]:
+                    continue
+            if _is_dummy(elem.VR, value):
+                continue
+            if tag in (0x00100010, 0x00100020) and declared["removed"] and str(value).startswith(_PSEUDONYM_PREFIX):
+                continue  # a radnb pseudonym
+            kept_by = [meaning for column, meaning in declared["options"].items()
+                       if rule is not None and rule.options.get(column) in ("K", "C")]
+            if kept_by:
+                add(elem.tag, keyword, where, value, f"identifying attribute kept by the {kept_by[0]} (declared in the file)",
+                    "share it only if your data agreement allows that option; otherwise de-identify without it")
+                continue
+            add(elem.tag, keyword, where, value,
+                "identifying attribute" if rule is not None else "person name")
+
+    visit(ds)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        for keyword in _META_DROP:
+            if keyword in meta and _has_value(meta[keyword].value):
+                add(meta[keyword].tag, f"file meta>{keyword}", f"file meta > {keyword}", meta[keyword].value,
+                    "file meta names the sending system or holds private information")
+        meta_uid = str(getattr(meta, "MediaStorageSOPInstanceUID", "") or "")
+        sop_uid = str(getattr(ds, "SOPInstanceUID", "") or "")
+        if meta_uid and sop_uid and meta_uid != sop_uid:
+            add("(0002,0003)", "file meta>MediaStorageSOPInstanceUID", "file meta > MediaStorageSOPInstanceUID",
+                meta_uid, "file meta holds an instance UID that differs from the dataset's (probably the original)")
+    preamble = getattr(ds, "preamble", None)
+    if preamble and any(preamble):
+        add("preamble", "preamble", "128-byte preamble", bytes(preamble),
+            "the 128-byte preamble holds data (it can carry text or a TIFF header)")
+    risk = burned_in_risk(ds)
+    if risk:
+        add("(0028,0301)", "BurnedInAnnotation", "pixel data", str(getattr(ds, "BurnedInAnnotation", "") or "(absent)"),
+            f"burned-in text risk: {risk}",
+            "look at the image; mask or crop the text, or leave the image out, before sharing")
+
+
 def phi_report(path: PathLike, *, show_values: bool = False) -> PhiReport:
     """List the identifying data still present in a DICOM file or folder.
 
@@ -820,98 +917,12 @@ def phi_report(path: PathLike, *, show_values: bool = False) -> PhiReport:
             errors.append(LoadError(file, exc))
             continue
         checked += 1
-        declared = _declared(ds)
-
-        def add(tag: Any, keyword: str, where: str, value: Any, reason: str, advice: str = _ADVICE_DEID) -> None:
-            text = value if isinstance(value, str) else ("(binary data)" if isinstance(value, (bytes, bytearray)) else str(value))
-            rows.append(dict(file=str(file), tag=str(tag), keyword=keyword, value=text if show_values else _mask(text),
-                             reason=reason, where=where, advice=advice))
-
-        def visit(dataset: Any, keyword_prefix: str = "", where_prefix: str = "") -> None:
-            for elem in dataset:
-                tag = int(elem.tag)
-                name = elem.keyword or (table[tag].keyword if tag in table else "") or str(elem.tag)
-                keyword, where = keyword_prefix + name, where_prefix + name
-                try:
-                    value = elem.value
-                except Exception:  # a malformed value: report it, since its content is unknown
-                    add(elem.tag, keyword, where, "(unreadable)", "a listed attribute with an unreadable value")
-                    continue
-                if _is_private(tag):
-                    if elem.VR == "SQ" or _has_value(value):
-                        add(elem.tag, keyword_prefix + (elem.name or "private"), where, "(private)",
-                            "private (vendor) attribute: may hide names and IDs")
-                    continue
-                if _is_curve(tag) and _has_value(value):
-                    add(elem.tag, keyword, where, value, "curve data (group 50xx)")
-                    continue
-                if _is_overlay(tag):
-                    if (tag & 0xFFFF) in (0x3000, 0x4000, 0x0022, 0x1500) and _has_value(value):
-                        add(elem.tag, keyword, where, value, "overlay data or text (group 60xx): may show names or marks")
-                    continue
-                rule = table.get(tag)
-                if elem.VR == "SQ":
-                    items = value or []
-                    action = rule.action() if rule else None
-                    kept_by = [meaning for column, meaning in declared["options"].items()
-                               if rule is not None and rule.options.get(column) in ("K", "C")]
-                    if rule and action not in ("U*", "K") and len(items) and kept_by:
-                        add(elem.tag, keyword, where, f"({len(items)} item(s))",
-                            f"sequence kept by the {kept_by[0]} (declared in the file)",
-                            "share it only if your data agreement allows that option; otherwise de-identify without it")
-                        continue
-                    if rule and action not in ("U*", "K") and len(items):
-                        add(elem.tag, keyword, where, f"({len(items)} item(s))",
-                            f"sequence the profile {'removes' if action == 'X' else 'empties'} still has content")
-                        continue
-                    for k, item in enumerate(items):
-                        visit(item, keyword + ">", f"{where}[{k}] > ")
-                    continue
-                if not _has_value(value):
-                    continue
-                if rule is None and elem.VR != "PN":
-                    continue
-                if rule is not None and rule.action() in ("U", "U*") or (rule is None and elem.VR == "UI"):
-                    if declared["removed"] and not declared["retain_uids"]:
-                        continue  # declared replaced
-                    add(elem.tag, keyword, where, value, "original UID (links the file to the hospital's records)")
-                    continue
-                if elem.VR == "UI":
-                    if declared["removed"] and not declared["retain_uids"]:
-                        continue
-                if _is_dummy(elem.VR, value):
-                    continue
-                if tag in (0x00100010, 0x00100020) and declared["removed"] and str(value).startswith(_PSEUDONYM_PREFIX):
-                    continue  # a radnb pseudonym
-                kept_by = [meaning for column, meaning in declared["options"].items()
-                           if rule is not None and rule.options.get(column) in ("K", "C")]
-                if kept_by:
-                    add(elem.tag, keyword, where, value, f"identifying attribute kept by the {kept_by[0]} (declared in the file)",
-                        "share it only if your data agreement allows that option; otherwise de-identify without it")
-                    continue
-                add(elem.tag, keyword, where, value,
-                    "identifying attribute" if rule is not None else "person name")
-
-        visit(ds)
-        meta = getattr(ds, "file_meta", None)
-        if meta is not None:
-            for keyword in _META_DROP:
-                if keyword in meta and _has_value(meta[keyword].value):
-                    add(meta[keyword].tag, f"file meta>{keyword}", f"file meta > {keyword}", meta[keyword].value,
-                        "file meta names the sending system or holds private information")
-            meta_uid = str(getattr(meta, "MediaStorageSOPInstanceUID", "") or "")
-            sop_uid = str(getattr(ds, "SOPInstanceUID", "") or "")
-            if meta_uid and sop_uid and meta_uid != sop_uid:
-                add("(0002,0003)", "file meta>MediaStorageSOPInstanceUID", "file meta > MediaStorageSOPInstanceUID",
-                    meta_uid, "file meta holds an instance UID that differs from the dataset's (probably the original)")
-        preamble = getattr(ds, "preamble", None)
-        if preamble and any(preamble):
-            add("preamble", "preamble", "128-byte preamble", bytes(preamble),
-                "the 128-byte preamble holds data (it can carry text or a TIFF header)")
-        risk = burned_in_risk(ds)
-        if risk:
-            add("(0028,0301)", "BurnedInAnnotation", "pixel data", str(getattr(ds, "BurnedInAnnotation", "") or "(absent)"),
-                f"burned-in text risk: {risk}",
-                "look at the image; mask or crop the text, or leave the image out, before sharing")
+        found: List[Dict[str, str]] = []
+        try:
+            _scan_file(ds, file, table, show_values, found)
+        except Exception as exc:  # a malformed value pydicom cannot convert: the file was not fully checked
+            errors.append(LoadError(file, DicomError(
+                f"could not be checked completely: a value in it is malformed ({type(exc).__name__}: {exc})", file)))
+        rows.extend(found)
     findings = pd.DataFrame(rows, columns=["file", "tag", "keyword", "value", "reason", "where", "advice"])
     return PhiReport(findings=findings, files_checked=checked, errors=errors)

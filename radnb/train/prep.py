@@ -482,11 +482,12 @@ def read_dicom_seg(path: PathLike) -> np.ndarray:
     <function read_dicom_seg at ...>
     """
     from ..dicom import read_dataset
+    from ..dicom.read import decode_pixels
 
     ds = read_dataset(path)
     if getattr(ds, "Modality", "") != "SEG":
         raise TrainingDataError(f"{path}: not a DICOM SEG object (Modality is {getattr(ds, 'Modality', '?')!r}).")
-    frames = ds.pixel_array
+    frames = decode_pixels(ds, path)  # the guarded decoder: a damaged file is a CorruptDicomError naming it
     if frames.ndim == 2:
         frames = frames[None]
     per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
