@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -305,10 +306,16 @@ def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
             ) from exc
         raise CorruptDicomError(f"the pixel data could not be decoded ({' '.join(text.split())[:300]})", path) from exc
     except Exception as exc:
+        text = " ".join(str(exc).split())
+        missing = re.search(r"Missing required element: (\(\w{4},\w{4}\)) '([^']+)'", text)
+        if missing:
+            raise CorruptDicomError(
+                f"the image header lacks {missing.group(2)} {missing.group(1)}, which is needed to decode the "
+                "pixels: the file is incomplete (or its pixel module was stripped); export it again",
+                path,
+            ) from exc
         raise CorruptDicomError(
-            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:300]})",
-            path,
+            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: {text[:300]})", path
         ) from exc
     except BaseException as exc:  # a compiled decoder panicked (pyo3's PanicException derives from BaseException)
         raise CorruptDicomError(
