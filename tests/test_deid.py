@@ -224,3 +224,22 @@ def test_unreadable_file_means_not_clean(tmp_path):
     (tmp_path / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
     rep = radnb.phi_report(tmp_path)
     assert not rep.clean and rep.errors and "not checked" in rep.explain()
+
+
+def test_structured_report_content_is_emptied_or_cleaned_with_the_option(tmp_path):
+    sr = get_testdata_file("test-SR.dcm")
+    original = pydicom.dcmread(sr)
+    assert original.ContentSequence and original.VerifyingObserverSequence
+    radnb.deidentify(sr, tmp_path / "default.dcm", salt="s")
+    ds = pydicom.dcmread(tmp_path / "default.dcm")
+    assert len(ds.ContentSequence) == 0 and len(ds.VerifyingObserverSequence) == 0  # D on a sequence: emptied
+    data = (tmp_path / "default.dcm").read_bytes()
+    assert b"Sample Text" not in data and b"Riesmeier" not in data and b"OFFIS" not in data
+    assert radnb.phi_report(tmp_path / "default.dcm").clean
+    radnb.deidentify(sr, tmp_path / "kept.dcm", salt="s", clean_structured_content=True)
+    kept = pydicom.dcmread(tmp_path / "kept.dcm")
+    assert len(kept.ContentSequence) == len(original.ContentSequence)  # the report's tree survives
+    assert b"Sample Text" in (tmp_path / "kept.dcm").read_bytes()
+    assert "113104" in [i.CodeValue for i in kept.DeidentificationMethodCodeSequence]
+    rep = radnb.phi_report(tmp_path / "kept.dcm")
+    assert not rep.clean and rep.findings["reason"].str.contains("Clean Structured Content").any()
