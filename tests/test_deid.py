@@ -243,3 +243,20 @@ def test_structured_report_content_is_emptied_or_cleaned_with_the_option(tmp_pat
     assert "113104" in [i.CodeValue for i in kept.DeidentificationMethodCodeSequence]
     rep = radnb.phi_report(tmp_path / "kept.dcm")
     assert not rep.clean and rep.findings["reason"].str.contains("Clean Structured Content").any()
+
+
+def test_person_names_and_uids_the_table_does_not_list_are_handled_too(tmp_path):
+    path = write_radiograph(tmp_path / "src.dcm", np.zeros((8, 8)))
+    ds = pydicom.dcmread(path)
+    ds.EvaluatorName = "NOTLISTED^PERSON"  # a PN that Table E.1-1 does not name
+    item = pydicom.Dataset()
+    item.SecondaryReviewerName = "NESTED^REVIEWER"
+    ds.ProcedureCodeSequence = [item]
+    ds.add_new(0x00189517, "DT", "20240101101010")  # End Acquisition DateTime, X/D
+    ds.save_as(path)
+    rep = radnb.phi_report(path, show_values=True)
+    assert {"NOTLISTED^PERSON", "NESTED^REVIEWER"} <= set(rep.findings["value"])
+    radnb.deidentify(path, tmp_path / "out.dcm", salt="s")
+    data = (tmp_path / "out.dcm").read_bytes()
+    assert b"NOTLISTED" not in data and b"NESTED^REVIEWER" not in data and b"20240101101010" not in data
+    assert radnb.phi_report(tmp_path / "out.dcm").clean

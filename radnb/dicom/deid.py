@@ -787,7 +787,7 @@ def _scan_file(ds: Any, file: Path, table: Dict[int, ProfileRule], show_values: 
             try:
                 value = elem.value
             except Exception:  # a malformed value: report it, since its content is unknown
-                add(elem.tag, keyword, where, "(unreadable)", "a listed attribute with an unreadable value")
+                add(elem.tag, keyword, where, "(unreadable)", "an attribute whose value cannot be read (its content is unknown)")
                 continue
             if _is_private(tag):
                 if elem.VR == "SQ" or _has_value(value):
@@ -823,14 +823,11 @@ def _scan_file(ds: Any, file: Path, table: Dict[int, ProfileRule], show_values: 
                 continue
             if rule is None and elem.VR != "PN":
                 continue
-            if rule is not None and rule.action() in ("U", "U*") or (rule is None and elem.VR == "UI"):
+            if elem.VR == "UI" or (rule is not None and rule.action() in ("U", "U*")):
                 if declared["removed"] and not declared["retain_uids"]:
-                    continue  # declared replaced
+                    continue  # the file declares its UIDs were replaced
                 add(elem.tag, keyword, where, value, "original UID (links the file to the hospital's records)")
                 continue
-            if elem.VR == "UI":
-                if declared["removed"] and not declared["retain_uids"]:
-                    continue
             if _is_dummy(elem.VR, value):
                 continue
             if tag in (0x00100010, 0x00100020) and declared["removed"] and str(value).startswith(_PSEUDONYM_PREFIX):
