@@ -32,6 +32,30 @@ MAX_SECONDS_PER_FILE = float(os.environ.get("RADNB_FUZZ_MAX_SECONDS", "5"))
 SOURCES = [p for p in CORPUS if os.path.getsize(p) <= 600_000 and not p.endswith((".gz", ".bz2", ".json"))]
 
 
+def _compressed(path: str) -> bool:
+    """Encapsulated (compressed) pixel data: its bytes go to the compiled decoders."""
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        return bool(ds.file_meta.TransferSyntaxUID.is_compressed)
+    except Exception:
+        return False
+
+
+COMPRESSED = [p for p in SOURCES if _compressed(p)]
+
+
+def mutate_pixels(data: bytes, rng: random.Random) -> bytes:
+    """One mutant of a compressed file: a few bytes changed inside the compressed data the decoders read."""
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        buf[rng.randrange(len(buf) // 10, len(buf))] = rng.randrange(256)
+    return bytes(buf)
+
+
 def mutate(data: bytes, rng: random.Random) -> bytes:
     """One mutant of a file: a few edits of the kinds that break parsers."""
     buf = bytearray(data)
@@ -61,15 +85,20 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 @pytest.fixture(scope="module")
 def mutants(tmp_path_factory):
-    assert len(SOURCES) > 100, "the fuzz corpus is pydicom's test files plus pydicom-data"
+    assert len(SOURCES) > 100 and len(COMPRESSED) > 30, "the fuzz corpus is pydicom's test files plus pydicom-data"
     rng = random.Random(SEED)
     folder = tmp_path_factory.mktemp("mutants")
     originals = {p: Path(p).read_bytes() for p in SOURCES}
     paths = []
     for k in range(MUTANTS):
-        source = SOURCES[k % len(SOURCES)]
+        if k % 4 == 3:  # one in four: damaged compressed data, where compiled decoders can panic
+            source = COMPRESSED[(k // 4) % len(COMPRESSED)]
+            data = mutate_pixels(originals[source], rng)
+        else:
+            source = SOURCES[k % len(SOURCES)]
+            data = mutate(originals[source], rng)
         path = folder / f"mutant_{k:05d}_{Path(source).name}"
-        path.write_bytes(mutate(originals[source], rng))
+        path.write_bytes(data)
         paths.append(path)
     return folder, paths
 
@@ -82,7 +111,7 @@ def _check_error(exc: RadnbError, path: Path) -> None:
 @pytest.mark.timeout(600)
 def test_every_mutant_loads_or_raises_a_radnb_error_naming_it(mutants):
     _, paths = mutants
-    escaped, slow, outcomes = [], [], {"pixels": 0, "radnb error": 0}
+    escaped, slow, outcomes = [], [], {"pixels": 0, "radnb error": 0, "decoder crashed": 0}
     for path in paths:
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -92,6 +121,7 @@ def test_every_mutant_loads_or_raises_a_radnb_error_naming_it(mutants):
             except RadnbError as exc:
                 _check_error(exc, path)
                 outcomes["radnb error"] += 1
+                outcomes["decoder crashed"] += "decoder crashed" in str(exc)
             except BaseException as exc:  # noqa: B902 - that is the point: nothing else may escape
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
@@ -106,6 +136,7 @@ def test_every_mutant_loads_or_raises_a_radnb_error_naming_it(mutants):
     assert not escaped, f"{len(escaped)} of {len(paths)} mutants (seed {SEED}) raised a non-radnb exception:\n" + "\n".join(escaped[:20])
     assert not slow, "mutants that took too long:\n" + "\n".join(slow)
     assert outcomes["pixels"] > 0 and outcomes["radnb error"] > 0, outcomes  # the mutations do both
+    print(f"fuzz outcomes (seed {SEED}, {len(paths)} mutants): {outcomes}")
 
 
 @pytest.mark.timeout(600)
