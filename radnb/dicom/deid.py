@@ -26,7 +26,10 @@ sequence and replaces the UIDs inside. A sequence whose action is D is emptied
 (a dummy item would need content the IOD prescribes).
 
 The profile's options are keyword arguments of :func:`deidentify`, all off by
-default. Pixel data are never changed: text burned into the image is reported by
+default. Not offered: Retain Safe Private (it needs the standard's list of safe
+private attributes, Table E.3.10-1, which radnb does not ship), Clean Graphics, Clean
+Pixel Data and Clean Recognizable Visual Features (they need a look at the image).
+Pixel data are never changed: text burned into the image is reported by
 :func:`phi_report`, not removed.
 
 Examples
