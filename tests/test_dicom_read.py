@@ -374,3 +374,26 @@ def test_broken_modality_lut_degrades_to_rescale_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="stored values"):
         raw = radnb.load(tmp_path / "lut_raw.dcm")
     np.testing.assert_array_equal(raw.array, ds.pixel_array.astype(np.float32))
+
+
+def test_a_damaged_jpeg_frame_header_is_refused_before_decoding(tmp_path):
+    # a JPEG whose frame header claims 65280 columns: libjpeg would build a huge image for seconds
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+
+    ds = pydicom.dcmread(get_testdata_file("SC_jpeg_no_color_transform.dcm"))
+    frame = bytearray(b"".join(next(generate_fragmented_frames(ds.PixelData))))
+    sof = frame.index(b"\xff\xc0")
+    frame[sof + 7:sof + 9] = (65280).to_bytes(2, "big")  # SOF0: length(2) precision(1) rows(2) columns(2)
+    ds.PixelData = encapsulate([bytes(frame)])
+    ds.save_as(tmp_path / "bomb.dcm")
+    with pytest.raises(CorruptDicomError, match=r"bomb\.dcm.*declares 65280×256"):
+        radnb.load(tmp_path / "bomb.dcm")
+
+
+def test_a_header_asking_for_more_memory_than_there_is_is_refused(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("MR_small_RLE.dcm"))
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 60000
+    ds.save_as(tmp_path / "huge.dcm")
+    with pytest.raises(CorruptDicomError, match=r"huge\.dcm.*GiB"):
+        radnb.load(tmp_path / "huge.dcm")

@@ -245,6 +245,85 @@ def _panic_summary(exc: BaseException, captured: str) -> str:
     return text[:300] or type(exc).__name__
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def _codestream_size(fragment: bytes) -> Optional[Tuple[int, int]]:
+    """(columns, rows) that a JPEG / JPEG-LS / JPEG 2000 codestream declares, or None.
+
+    Only the frame header is read (JPEG SOFn or JPEG-LS SOF55 marker, JPEG 2000 SIZ
+    marker): enough to refuse a damaged stream that would make a decoder build a
+    huge image, before it runs.
+    """
+    if fragment[:4] == b"\xff\x4f\xff\x51" and len(fragment) >= 16:  # J2K: SOC then SIZ
+        xsiz, ysiz, xosiz, yosiz = struct.unpack(">IIII", fragment[8:24]) if len(fragment) >= 24 else (0, 0, 0, 0)
+        return (xsiz - xosiz, ysiz - yosiz) if xsiz > xosiz and ysiz > yosiz else None
+    if fragment[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(fragment) and pos < 65536:
+        if fragment[pos] != 0xFF:
+            return None
+        marker = fragment[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = struct.unpack(">H", fragment[pos + 2:pos + 4])[0]
+        if marker in _JPEG_SOF and pos + 9 <= len(fragment):
+            rows, cols = struct.unpack(">HH", fragment[pos + 5:pos + 9])
+            return (cols, rows)
+        pos += 2 + length
+    return None
+
+
+def _check_plausible_size(ds: Any, path: Optional[Path]) -> None:
+    """Refuse, before decoding, pixel data that cannot fit in memory or contradicts the header.
+
+    A damaged Rows/Columns/NumberOfFrames (or a damaged frame header inside the
+    compressed data) can make a decoder allocate gigabytes or run for minutes.
+    """
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(_first_number(getattr(ds, "NumberOfFrames", 1)) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        allocated = int(getattr(ds, "BitsAllocated", 8) or 8)
+    except (AttributeError, TypeError, ValueError):
+        return  # pydicom will say what is missing
+    needed = rows * cols * max(frames, 1) * max(samples, 1) * max(allocated, 8) // 8
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:
+        available = 8 << 30
+    if needed > available:
+        raise CorruptDicomError(
+            f"the header says the pixels need {needed / 2**30:.1f} GiB ({frames} frame(s) of {rows}×{cols}, "
+            f"{samples} sample(s), {allocated} bits) but only {available / 2**30:.1f} GiB of memory is free: "
+            "the header is probably damaged. If the image really is that large, load it on a bigger machine",
+            path,
+        )
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None or not getattr(syntax, "is_compressed", False) or "PixelData" not in ds:
+        return
+    try:
+        from pydicom.encaps import generate_fragmented_frames
+
+        first_frame = next(generate_fragmented_frames(ds.PixelData, number_of_frames=frames), ())
+        fragment = first_frame[0] if first_frame else b""
+    except Exception:
+        return  # the decoder reports damaged encapsulation itself
+    size = _codestream_size(bytes(fragment[:65536]))
+    if size is not None and size[0] * size[1] > 4 * rows * cols:
+        raise CorruptDicomError(
+            f"the compressed image inside the file declares {size[0]}×{size[1]} pixels but the header says "
+            f"{cols}×{rows}: the file is damaged (radnb did not decode it, which could have needed a lot of memory). "
+            "Copy or export it again",
+            path,
+        )
+
+
 def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
     """Decode a dataset's pixel data with pydicom: the one guarded place radnb does this.
 
@@ -277,6 +356,7 @@ def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
     """
     path = Path(path) if path is not None else None
     ts_uid, ts_name = _transfer_syntax(ds)
+    _check_plausible_size(ds, path)
     captured: List[str] = []
     try:
         with _captured_stderr() as captured:
