@@ -331,7 +331,8 @@ def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
     ``BaseException`` subclasses raised by compiled plugins (a Rust decoder's
     ``pyo3_runtime.PanicException``); ``KeyboardInterrupt`` and ``SystemExit``
     pass through. The panic's backtrace, which Rust prints to stderr, does not
-    reach the notebook.
+    reach the notebook. Pixel data that would not fit in free memory, or whose
+    compressed frame header contradicts Rows/Columns, are refused before decoding.
 
     Parameters
     ----------
