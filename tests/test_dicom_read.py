@@ -397,3 +397,21 @@ def test_a_header_asking_for_more_memory_than_there_is_is_refused(tmp_path):
     ds.save_as(tmp_path / "huge.dcm")
     with pytest.raises(CorruptDicomError, match=r"huge\.dcm.*GiB"):
         radnb.load(tmp_path / "huge.dcm")
+
+
+def test_folder_with_a_malformed_instance_number_still_loads(tmp_path):
+    # found by the fuzz test: slices without positions are ordered by InstanceNumber, which may be garbage
+    paths = write_ct_series(tmp_path / "ct", np.zeros((3, 4, 4), np.float32), shuffle=False)
+    for k, p in enumerate(paths):
+        ds = pydicom.dcmread(p)
+        del ds.ImagePositionPatient
+        ds.InstanceNumber = str(k + 1)
+        ds.save_as(p)
+    bad = paths[1].read_bytes().replace(b"\x20\x00\x13\x00IS\x02\x002 ", b"\x20\x00\x13\x00IS\x02\x002\xc2")
+    assert bad != paths[1].read_bytes()
+    paths[1].write_bytes(bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = radnb.load(tmp_path / "ct")
+    count = sum(len(x) if isinstance(x, radnb.DicomSeries) else 1 for x in (loaded if isinstance(loaded, list) else [loaded]))
+    assert count == 3

@@ -64,9 +64,9 @@ def _slice_sort(images: Sequence[DicomImage]) -> Tuple[List[DicomImage], List[st
                 f"Uneven slice spacing: between {steps.min():.2f} and {steps.max():.2f} mm (median {spacing:.2f} mm)."
             )
         return images, warnings, spacing, True
-    numbers = [getattr(im.meta, "InstanceNumber", None) for im in images]
+    numbers = [_instance_number(im) for im in images]
     if all(n is not None for n in numbers):
-        images = [im for _, im in sorted(zip([int(n) for n in numbers], images), key=lambda t: t[0])]
+        images = [im for _, im in sorted(zip(numbers, images), key=lambda t: t[0])]
         warnings.append("Slice positions are missing: slices were ordered by InstanceNumber.")
     else:
         warnings.append("Slice positions and instance numbers are missing: slices are in file-name order.")
@@ -74,6 +74,15 @@ def _slice_sort(images: Sequence[DicomImage]) -> Tuple[List[DicomImage], List[st
     if thickness is None:
         warnings.append("Slice spacing is unknown; 1 mm is assumed.")
     return images, warnings, thickness or 1.0, thickness is not None
+
+
+def _instance_number(im: DicomImage):
+    """InstanceNumber as an int, or None when absent or malformed (a damaged header must not stop a load)."""
+    try:
+        value = getattr(im.meta, "InstanceNumber", None)
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _thickness(im: DicomImage):
@@ -185,7 +194,10 @@ def assemble(items: Sequence[Union[DicomImage, DicomSeries]]) -> Tuple[List[Unio
                         ),
                     )
                 )
-        out.append(stack_slices(fitting) if len(fitting) > 1 else fitting[0])
+        try:
+            out.append(stack_slices(fitting) if len(fitting) > 1 else fitting[0])
+        except Exception:  # a malformed geometry value in one slice: keep the slices as separate images
+            out.extend(fitting)
     out.sort(key=_sort_key)
     return out, errors
 
