@@ -260,3 +260,15 @@ def test_person_names_and_uids_the_table_does_not_list_are_handled_too(tmp_path)
     data = (tmp_path / "out.dcm").read_bytes()
     assert b"NOTLISTED" not in data and b"NESTED^REVIEWER" not in data and b"20240101101010" not in data
     assert radnb.phi_report(tmp_path / "out.dcm").clean
+
+
+def test_a_copy_that_reads_back_differently_is_not_kept(tmp_path):
+    # a damaged original (found by make fuzz, seed 4242: a length field swallowing the elements after it)
+    # can make the written copy parse differently from what was cleaned: it is checked and refused
+    from radnb.dicom.deid import _verify_written
+
+    path = write_radiograph(tmp_path / "x.dcm", np.zeros((8, 8)))
+    ds = pydicom.dcmread(path)
+    assert "reads back differently" in _verify_written(path, ds)  # not de-identified: refused
+    radnb.deidentify(path, tmp_path / "ok.dcm")
+    assert _verify_written(tmp_path / "ok.dcm", pydicom.dcmread(tmp_path / "ok.dcm")) is None

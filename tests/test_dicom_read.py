@@ -415,3 +415,19 @@ def test_folder_with_a_malformed_instance_number_still_loads(tmp_path):
         loaded = radnb.load(tmp_path / "ct")
     count = sum(len(x) if isinstance(x, radnb.DicomSeries) else 1 for x in (loaded if isinstance(loaded, list) else [loaded]))
     assert count == 3
+
+
+def test_folder_with_a_value_pydicom_cannot_convert_still_loads(tmp_path):
+    # found by make fuzz (seed 4242): a SeriesNumber whose VR bytes are garbage fails only when read, lazily
+    a = write_radiograph(tmp_path / "a.dcm", np.zeros((8, 8)))
+    b = write_radiograph(tmp_path / "b.dcm", np.ones((8, 8)))
+    for p in (a, b):
+        ds = pydicom.dcmread(p)
+        ds.SeriesNumber = "7"
+        ds.save_as(p)
+    raw = b.read_bytes()
+    b.write_bytes(raw.replace(b"\x20\x00\x11\x00IS", b"\x20\x00\x11\x00I\xb3"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = radnb.load(tmp_path)
+    assert len(loaded) == 2 and not loaded.errors

@@ -47,6 +47,7 @@ import hashlib
 import os
 import re
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -491,6 +492,24 @@ def _iter_files(src: Path) -> List[Path]:
     return sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+def _verify_written(path: Path, ds: Any) -> Optional[str]:
+    """Read the written copy back: a damaged original (e.g. a length field that swallows the
+    elements after it) can make the copy parse differently from what was cleaned."""
+    import pydicom
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            back = pydicom.dcmread(path, stop_before_pixels=True)
+            removed = str(back.get("PatientIdentityRemoved", "") or "")
+            instance = str(back.get("SOPInstanceUID", "") or "")
+    except Exception as exc:
+        return f"the written copy does not read back ({type(exc).__name__}: {exc})"
+    if removed != "YES" or instance != str(getattr(ds, "SOPInstanceUID", "") or ""):
+        return "the written copy reads back differently from what was cleaned: the original is damaged"
+    return None
+
+
 def burned_in_risk(ds: Any) -> Optional[str]:
     """Why this image may carry identifying text in its pixels, or None.
 
@@ -640,18 +659,22 @@ def deidentify(
                 f"could not be de-identified: a value in it is malformed ({type(exc).__name__}: {exc}); "
                 "the file was not copied", path)))
             continue
-        if risk:
-            burned.append((path.name, risk))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         try:
             ds.save_as(tmp, enforce_file_format=False)
+            problem = _verify_written(tmp, ds)
+            if problem:
+                raise ValueError(problem)
             os.replace(tmp, target)
         except Exception as exc:
             tmp.unlink(missing_ok=True)
-            result.errors.append(LoadError(path, DicomError(f"could not write the de-identified copy ({exc})", path)))
+            result.errors.append(LoadError(path, DicomError(
+                f"could not be de-identified reliably, so no copy was written ({exc})", path)))
             continue
         result.written.append(target)
+        if risk:
+            burned.append((path.name, risk))
     if burned:
         result.warnings.append(
             f"{len(burned)} file(s) may show identifying text in the image itself (e.g. {burned[0][0]}: "

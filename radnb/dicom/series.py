@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -81,13 +81,13 @@ def _instance_number(im: DicomImage):
     try:
         value = getattr(im.meta, "InstanceNumber", None)
         return None if value in (None, "") else int(value)
-    except (TypeError, ValueError, AttributeError):
+    except Exception:  # absent, malformed, or a VR pydicom cannot convert
         return None
 
 
 def _thickness(im: DicomImage):
     for kw in ("SpacingBetweenSlices", "SliceThickness"):
-        v = getattr(im.meta, kw, None)
+        v = _meta_value(im.meta, kw)
         try:
             v = float(v)
         except (TypeError, ValueError):
@@ -146,8 +146,16 @@ def stack_slices(images: Sequence[DicomImage]) -> DicomSeries:
     )
 
 
+def _meta_value(meta: Any, keyword: str, default: Any = None) -> Any:
+    """An attribute of a kept header, or ``default`` when absent or malformed (pydicom converts lazily)."""
+    try:
+        return getattr(meta, keyword, default)
+    except Exception:
+        return default
+
+
 def _series_key(item: DicomImage) -> str:
-    uid = getattr(item.meta, "SeriesInstanceUID", None)
+    uid = _meta_value(item.meta, "SeriesInstanceUID")
     if uid:
         return str(uid)
     parent = item.path.parent if item.path is not None else "memory"
@@ -204,9 +212,10 @@ def assemble(items: Sequence[Union[DicomImage, DicomSeries]]) -> Tuple[List[Unio
 
 def _sort_key(item) -> Tuple:
     meta = item.meta
+    number = str(_meta_value(meta, "SeriesNumber", "") or "").strip()
     return (
-        str(getattr(meta, "StudyInstanceUID", "") or ""),
-        int(getattr(meta, "SeriesNumber", 0) or 0) if str(getattr(meta, "SeriesNumber", "")).strip().lstrip("-").isdigit() else 0,
+        str(_meta_value(meta, "StudyInstanceUID", "") or ""),
+        int(number) if number.lstrip("-").isdigit() else 0,
         str(item.path or ""),
     )
 
