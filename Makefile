@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks student-notebooks benchmarks help labextension hub-tools hub-test
+.PHONY: lab test install data browser clean-notebooks student-notebooks benchmarks fuzz help labextension hub-tools hub-test
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
@@ -14,6 +14,7 @@ help:
 	@echo "make labextension - rebuild the JupyterLab extension (needs Node.js 18+ and npm; the build is committed)"
 	@echo "make hub-test - run a class on a local JupyterHub (3 students, grading; deploy/jupyterhub/)"
 	@echo "make student-notebooks - regenerate notebooks/ (student versions) from instructor/notebooks/"
+	@echo "make fuzz   - a long mutation-fuzzing run of the DICOM reader, deidentify and phi_report (FUZZ_MUTANTS=5000)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,13 @@ labextension: install
 	cd labextension && PYTHON=$(abspath $(PY)) npm run build
 	rm -rf $(LABEXT_SHARE) && mkdir -p $(dir $(LABEXT_SHARE)) && ln -s $(CURDIR)/radnb/labextension $(LABEXT_SHARE)
 	$(VENV)/bin/jupyter labextension list 2>&1 | grep radnb
+
+# The suite fuzzes a few hundred mutants; this runs many more (choose with FUZZ_MUTANTS / FUZZ_SEED).
+FUZZ_MUTANTS ?= 5000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: install
+	@echo "fuzzing $(FUZZ_MUTANTS) mutants with seed $(FUZZ_SEED) (rerun one with FUZZ_SEED=...)"
+	RADNB_FUZZ_MUTANTS=$(FUZZ_MUTANTS) RADNB_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/test_fuzz.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean instructor/notebooks

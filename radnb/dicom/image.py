@@ -74,6 +74,9 @@ class DicomImage:
         Where it was read from (None for an in-memory dataset).
     position, orientation
         ImagePositionPatient (x, y, z) and ImageOrientationPatient (6 values), if present.
+    warnings
+        Plain-language notes on what radnb had to work around (e.g. a damaged
+        Modality LUT replaced by Rescale Slope/Intercept).
 
     Examples
     --------
@@ -96,6 +99,7 @@ class DicomImage:
     orientation: Optional[np.ndarray] = None
     spacing_known: bool = True
     errors: List[LoadError] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
 
     ndim = 2
 
@@ -120,9 +124,10 @@ class DicomImage:
         colour = " colour" if self.is_color else ""
         sp = f"{self.spacing[0]:.3g}×{self.spacing[1]:.3g} mm" if self.spacing_known else "spacing unknown"
         name = self.path.name if self.path else "in memory"
+        warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
         return (
             f"<DicomImage {self.modality or '?'}{colour} {h}×{w}, {sp}, {self.units}, "
-            f"{self.photometric}, {name}{_describe_errors(self.errors)}>"
+            f"{self.photometric}, {name}{warn}{_describe_errors(self.errors)}>"
         )
 
 

@@ -7,10 +7,16 @@ modality LUT (RescaleSlope/Intercept), so CT comes out in Hounsfield units.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -64,7 +70,7 @@ def sniff_dicom(path: PathLike) -> bool:
     return group_le in (0x0002, 0x0008) or group_be in (0x0002, 0x0008)
 
 
-def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
+def read_dataset(path: PathLike, *, stop_before_pixels: bool = False, defer_size: Optional[Union[int, str]] = None) -> Any:
     """Read a DICOM file with pydicom, turning failures into radnb errors.
 
     Parameters
@@ -72,7 +78,10 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
     path
         The file.
     stop_before_pixels
-        Read only the header (fast; for grouping and reports).
+        Read only the header (fast; for grouping).
+    defer_size
+        Values larger than this (e.g. ``"2 KB"``) are read only when used: every
+        element, pixel data and trailing padding included, is listed without loading it.
 
     Raises
     ------
@@ -101,7 +110,7 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False) -> Any:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels, defer_size=defer_size)
     except InvalidDicomError as exc:
         raise NotDicomError(f"not a readable DICOM file ({exc})", path) from exc
     except (EOFError, struct.error, OverflowError, MemoryError) as exc:
@@ -186,15 +195,183 @@ def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.
     fast = _native_pixels(ds, ts_uid, h)
     if fast is not None:
         return fast
+    return decode_pixels(ds, path)
+
+
+# Never turned into a radnb error: the user (or the interpreter) asked to stop.
+_NEVER_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[List[str]]:
+    """Send file descriptor 2 to a temporary file while a compiled decoder runs.
+
+    A Rust decoder that panics prints its message and backtrace straight to fd 2,
+    which Jupyter forwards into the notebook under the cell. The text is kept
+    here: dropped when the decode failed (the radnb error says what happened),
+    written back to stderr otherwise. Yields a list that receives the text.
+    """
+    out: List[str] = []
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to protect (e.g. closed by a daemon)
+            yield out
+            return
+        with tempfile.TemporaryFile() as sink:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield out
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                out.append(sink.read().decode("utf-8", "replace"))
+
+
+def _panic_summary(exc: BaseException, captured: str) -> str:
+    """One line for a decoder failure: the exception text, else the panic line from stderr."""
+    text = " ".join(str(exc).split())
+    if not text:
+        for line in captured.splitlines():
+            if "panicked" in line:
+                text = line.strip()
+                break
+    return text[:300] or type(exc).__name__
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def _codestream_size(fragment: bytes) -> Optional[Tuple[int, int]]:
+    """(columns, rows) that a JPEG / JPEG-LS / JPEG 2000 codestream declares, or None.
+
+    Only the frame header is read (JPEG SOFn or JPEG-LS SOF55 marker, JPEG 2000 SIZ
+    marker): enough to refuse a damaged stream that would make a decoder build a
+    huge image, before it runs.
+    """
+    if fragment[:4] == b"\xff\x4f\xff\x51" and len(fragment) >= 16:  # J2K: SOC then SIZ
+        xsiz, ysiz, xosiz, yosiz = struct.unpack(">IIII", fragment[8:24]) if len(fragment) >= 24 else (0, 0, 0, 0)
+        return (xsiz - xosiz, ysiz - yosiz) if xsiz > xosiz and ysiz > yosiz else None
+    if fragment[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(fragment) and pos < 65536:
+        if fragment[pos] != 0xFF:
+            return None
+        marker = fragment[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = struct.unpack(">H", fragment[pos + 2:pos + 4])[0]
+        if marker in _JPEG_SOF and pos + 9 <= len(fragment):
+            rows, cols = struct.unpack(">HH", fragment[pos + 5:pos + 9])
+            return (cols, rows)
+        pos += 2 + length
+    return None
+
+
+def _check_plausible_size(ds: Any, path: Optional[Path]) -> None:
+    """Refuse, before decoding, pixel data that cannot fit in memory or contradicts the header.
+
+    A damaged Rows/Columns/NumberOfFrames (or a damaged frame header inside the
+    compressed data) can make a decoder allocate gigabytes or run for minutes.
+    """
     try:
-        return ds.pixel_array
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(_first_number(getattr(ds, "NumberOfFrames", 1)) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        allocated = int(getattr(ds, "BitsAllocated", 8) or 8)
+    except (AttributeError, TypeError, ValueError):
+        return  # pydicom will say what is missing
+    needed = rows * cols * max(frames, 1) * max(samples, 1) * max(allocated, 8) // 8
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except Exception:
+        available = 8 << 30
+    if needed > available:
+        raise CorruptDicomError(
+            f"the header says the pixels need {needed / 2**30:.1f} GiB ({frames} frame(s) of {rows}×{cols}, "
+            f"{samples} sample(s), {allocated} bits) but only {available / 2**30:.1f} GiB of memory is free: "
+            "the header is probably damaged. If the image really is that large, load it on a bigger machine",
+            path,
+        )
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is None or not getattr(syntax, "is_compressed", False) or "PixelData" not in ds:
+        return
+    try:
+        from pydicom.encaps import generate_fragmented_frames
+
+        first_frame = next(generate_fragmented_frames(ds.PixelData, number_of_frames=frames), ())
+        fragment = first_frame[0] if first_frame else b""
+    except Exception:
+        return  # the decoder reports damaged encapsulation itself
+    size = _codestream_size(bytes(fragment[:65536]))
+    if size is not None and size[0] * size[1] > 4 * rows * cols:
+        raise CorruptDicomError(
+            f"the compressed image inside the file declares {size[0]}×{size[1]} pixels but the header says "
+            f"{cols}×{rows}: the file is damaged (radnb did not decode it, which could have needed a lot of memory). "
+            "Copy or export it again",
+            path,
+        )
+
+
+def decode_pixels(ds: Any, path: Optional[PathLike] = None) -> np.ndarray:
+    """Decode a dataset's pixel data with pydicom: the one guarded place radnb does this.
+
+    Every failure of a decoder becomes a radnb error naming the file, including
+    ``BaseException`` subclasses raised by compiled plugins (a Rust decoder's
+    ``pyo3_runtime.PanicException``); ``KeyboardInterrupt`` and ``SystemExit``
+    pass through. The panic's backtrace, which Rust prints to stderr, does not
+    reach the notebook. Pixel data that would not fit in free memory, or whose
+    compressed frame header contradicts Rows/Columns, are refused before decoding.
+
+    Parameters
+    ----------
+    ds
+        A pydicom Dataset holding pixel data.
+    path
+        The file it came from, for messages.
+
+    Raises
+    ------
+    UnsupportedTransferSyntaxError
+        No installed decoder handles the compression (the message names the pip package).
+    CorruptDicomError
+        A decoder failed on the data.
+
+    Examples
+    --------
+    >>> import pydicom, pydicom.data
+    >>> ds = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small_RLE.dcm"))
+    >>> decode_pixels(ds).shape
+    (64, 64)
+    """
+    path = Path(path) if path is not None else None
+    ts_uid, ts_name = _transfer_syntax(ds)
+    _check_plausible_size(ds, path)
+    captured: List[str] = []
+    try:
+        with _captured_stderr() as captured:
+            arr = ds.pixel_array
+    except _NEVER_CAUGHT:
+        raise
     except (NotImplementedError, RuntimeError) as exc:
         text = str(exc)
         if "exceptions were raised by all available plugins" in text:
             detail = " ".join(text.split(":", 1)[-1].split())
-            raise UnsupportedTransferSyntaxError(
+            raise CorruptDicomError(
                 f"the image is compressed as '{ts_name}' ({ts_uid}) and the installed decoders failed on it "
-                f"({detail[:300]}). The file may be damaged; otherwise try another decoder: %pip install python-gdcm",
+                f"({detail[:300]}). The file is probably damaged: copy or export it again. If other programs "
+                "open it, try another decoder:  %pip install python-gdcm",
                 path,
             ) from exc
         if "plugin" in text.lower() or "decod" in text.lower() or isinstance(exc, NotImplementedError):
@@ -208,11 +385,32 @@ def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.
                 f"the image is compressed as '{ts_name}' ({ts_uid}) and no installed decoder can read it: {todo}",
                 path,
             ) from exc
-        raise CorruptDicomError(f"the pixel data could not be decoded ({text})", path) from exc
+        raise CorruptDicomError(f"the pixel data could not be decoded ({' '.join(text.split())[:300]})", path) from exc
     except Exception as exc:
+        text = " ".join(str(exc).split())
+        missing = re.search(r"Missing required element: (\(\w{4},\w{4}\)) '([^']+)'", text)
+        if missing:
+            raise CorruptDicomError(
+                f"the image header lacks {missing.group(2)} {missing.group(1)}, which is needed to decode the "
+                "pixels: the file is incomplete (or its pixel module was stripped); export it again",
+                path,
+            ) from exc
         raise CorruptDicomError(
-            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: {exc})", path
+            f"the pixel data are damaged or do not match the header ({type(exc).__name__}: {text[:300]})", path
         ) from exc
+    except BaseException as exc:  # a compiled decoder panicked (pyo3's PanicException derives from BaseException)
+        raise CorruptDicomError(
+            f"a compiled image decoder crashed on this file's pixel data ({type(exc).__name__}: "
+            f"{_panic_summary(exc, ''.join(captured))}). The file is damaged: copy or export it again",
+            path,
+        ) from None
+    leftover = "".join(captured)
+    if leftover:  # a decoder that succeeded but printed something: let it be seen
+        try:
+            os.write(2, leftover.encode("utf-8", "replace"))
+        except OSError:
+            pass
+    return arr
 
 
 _HEADER_KEYWORDS = (
@@ -277,10 +475,12 @@ def _native_pixels(ds: Any, ts_uid: str, h: Optional[_Header] = None) -> Optiona
     return arr
 
 
-def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
+def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None, notes: Optional[List[str]] = None) -> np.ndarray:
     """Stored values -> physical units (float32), per PS3.3 C.11.1 (modality LUT).
 
     ``ds`` may be the header snapshot; ``dataset`` is the full pydicom Dataset (for LUTs).
+    A Modality LUT Sequence that cannot be applied (a damaged optional module) falls
+    back to RescaleSlope/Intercept, or to the stored values, with a note in ``notes``.
     """
     from pydicom.pixels import apply_modality_lut
 
@@ -294,7 +494,7 @@ def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
         try:
             pvt = shared[0].PixelValueTransformationSequence[0]
             slope, intercept = float(pvt.RescaleSlope), float(pvt.RescaleIntercept)
-        except (AttributeError, IndexError, TypeError, KeyError):
+        except (AttributeError, IndexError, TypeError, KeyError, ValueError):
             return stored.astype(np.float32, copy=False)
         out = stored.astype(np.float32)
         if slope != 1.0:
@@ -303,11 +503,25 @@ def _rescale(ds: Any, stored: np.ndarray, dataset: Any = None) -> np.ndarray:
             out += np.float32(intercept)
         return out
     if "ModalityLUTSequence" in ds:
-        return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+        try:
+            return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+        except _NEVER_CAUGHT:
+            raise
+        except Exception as exc:
+            fallback = "Rescale Slope/Intercept" if (slope is not None or intercept is not None) else "the stored values"
+            message = (
+                f"the Modality LUT in this file is damaged ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                f"values were converted with {fallback} instead, so they may not be in the intended units"
+            )
+            if notes is not None:
+                notes.append(message)
+            warnings.warn(message, stacklevel=3)
     # the common case, done in float32 (apply_modality_lut works in float64)
     out = stored.astype(np.float32)
-    s = float(slope) if slope not in (None, "") else 1.0
-    b = float(intercept) if intercept not in (None, "") else 0.0
+    s = _first_number(slope)
+    b = _first_number(intercept)
+    s = 1.0 if s is None or not np.isfinite(s) else s
+    b = 0.0 if b is None or not np.isfinite(b) else b
     if s != 1.0:
         out *= np.float32(s)
     if b != 0.0:
@@ -437,6 +651,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
     path = Path(path) if path is not None else None
     h = _header(ds)
     stored = _pixels(ds, path, h)
+    notes: List[str] = []
     photometric = str(h.PhotometricInterpretation or "MONOCHROME2").upper().strip() or "MONOCHROME2"
     samples = int(h.SamplesPerPixel or 1)
     frames = int(_first_number(h.NumberOfFrames) or 1)
@@ -448,7 +663,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         units = "raw"
         window_ = None
     else:
-        values = _rescale(h, stored, ds)
+        values = _rescale(h, stored, ds, notes)
         units = units_of(h)
         window_ = header_window(h)
 
@@ -475,6 +690,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
             orientation=orientation,
             datasets=[ds],
             paths=[path] if path else [],
+            warnings=notes,
             **common,
         )
     if values.ndim == 3 and not is_colour:  # pydicom returned frames for a single-frame header
@@ -486,6 +702,7 @@ def image_from_dataset(ds: Any, path: Optional[PathLike] = None) -> Union[DicomI
         path=path,
         position=_vector(h, "ImagePositionPatient", 3),
         orientation=_vector(h, "ImageOrientationPatient", 6),
+        warnings=notes,
         **common,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -64,9 +64,9 @@ def _slice_sort(images: Sequence[DicomImage]) -> Tuple[List[DicomImage], List[st
                 f"Uneven slice spacing: between {steps.min():.2f} and {steps.max():.2f} mm (median {spacing:.2f} mm)."
             )
         return images, warnings, spacing, True
-    numbers = [getattr(im.meta, "InstanceNumber", None) for im in images]
+    numbers = [_instance_number(im) for im in images]
     if all(n is not None for n in numbers):
-        images = [im for _, im in sorted(zip([int(n) for n in numbers], images), key=lambda t: t[0])]
+        images = [im for _, im in sorted(zip(numbers, images), key=lambda t: t[0])]
         warnings.append("Slice positions are missing: slices were ordered by InstanceNumber.")
     else:
         warnings.append("Slice positions and instance numbers are missing: slices are in file-name order.")
@@ -76,9 +76,18 @@ def _slice_sort(images: Sequence[DicomImage]) -> Tuple[List[DicomImage], List[st
     return images, warnings, thickness or 1.0, thickness is not None
 
 
+def _instance_number(im: DicomImage):
+    """InstanceNumber as an int, or None when absent or malformed (a damaged header must not stop a load)."""
+    try:
+        value = getattr(im.meta, "InstanceNumber", None)
+        return None if value in (None, "") else int(value)
+    except Exception:  # absent, malformed, or a VR pydicom cannot convert
+        return None
+
+
 def _thickness(im: DicomImage):
     for kw in ("SpacingBetweenSlices", "SliceThickness"):
-        v = getattr(im.meta, kw, None)
+        v = _meta_value(im.meta, kw)
         try:
             v = float(v)
         except (TypeError, ValueError):
@@ -118,6 +127,8 @@ def stack_slices(images: Sequence[DicomImage]) -> DicomSeries:
     if all(im.position is not None for im in images):
         positions = np.stack([im.position for im in images])
     windows = [im.default_window for im in images if im.default_window is not None]
+    for im in images:  # e.g. a damaged Modality LUT in one slice
+        warnings += [f"{im.path.name if im.path else 'a slice'}: {w}" for w in getattr(im, "warnings", [])]
     return DicomSeries(
         array=array,
         spacing=(slice_mm, first.spacing[0], first.spacing[1]),
@@ -135,8 +146,16 @@ def stack_slices(images: Sequence[DicomImage]) -> DicomSeries:
     )
 
 
+def _meta_value(meta: Any, keyword: str, default: Any = None) -> Any:
+    """An attribute of a kept header, or ``default`` when absent or malformed (pydicom converts lazily)."""
+    try:
+        return getattr(meta, keyword, default)
+    except Exception:
+        return default
+
+
 def _series_key(item: DicomImage) -> str:
-    uid = getattr(item.meta, "SeriesInstanceUID", None)
+    uid = _meta_value(item.meta, "SeriesInstanceUID")
     if uid:
         return str(uid)
     parent = item.path.parent if item.path is not None else "memory"
@@ -183,16 +202,20 @@ def assemble(items: Sequence[Union[DicomImage, DicomSeries]]) -> Tuple[List[Unio
                         ),
                     )
                 )
-        out.append(stack_slices(fitting) if len(fitting) > 1 else fitting[0])
+        try:
+            out.append(stack_slices(fitting) if len(fitting) > 1 else fitting[0])
+        except Exception:  # a malformed geometry value in one slice: keep the slices as separate images
+            out.extend(fitting)
     out.sort(key=_sort_key)
     return out, errors
 
 
 def _sort_key(item) -> Tuple:
     meta = item.meta
+    number = str(_meta_value(meta, "SeriesNumber", "") or "").strip()
     return (
-        str(getattr(meta, "StudyInstanceUID", "") or ""),
-        int(getattr(meta, "SeriesNumber", 0) or 0) if str(getattr(meta, "SeriesNumber", "")).strip().lstrip("-").isdigit() else 0,
+        str(_meta_value(meta, "StudyInstanceUID", "") or ""),
+        int(number) if number.lstrip("-").isdigit() else 0,
         str(item.path or ""),
     )
 
