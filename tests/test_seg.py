@@ -315,3 +315,23 @@ def test_fractional_seg_with_8_bit_frames_is_thresholded_at_half(tmp_path):
     lm = load_mask(tmp_path / "frac.dcm", like=folder)
     np.testing.assert_array_equal(lm.array, (prob >= 0.5).astype(np.uint8))
     assert any("FRACTIONAL" in n for n in lm.notes)
+
+
+class _DecoderPanic(BaseException):
+    """Stands in for pyo3_runtime.PanicException, which a Rust decoder raises and which is no Exception."""
+
+
+def test_a_decoder_panic_inside_highdicom_is_a_clear_mask_error(tmp_path, monkeypatch):
+    folder = ct_for_seg(_liver_path("liver.dcm"), tmp_path / "ct")
+    shutil.copy(_liver_path("liver.dcm"), folder / "liver_seg.dcm")
+
+    def panic(*args, **kwargs):
+        raise _DecoderPanic("called `Result::unwrap()` on an `Err` value")
+
+    monkeypatch.setattr(hd.seg.Segmentation, "from_dataset", panic)
+    with pytest.raises(radnb.errors.RadnbError) as info:
+        load_mask(folder / "liver_seg.dcm")
+    assert "liver_seg.dcm" in str(info.value) and "could not be decoded" in str(info.value)
+    with pytest.raises(KeyboardInterrupt):  # a request to stop is never swallowed
+        monkeypatch.setattr(hd.seg.Segmentation, "from_dataset", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        load_mask(folder / "liver_seg.dcm")

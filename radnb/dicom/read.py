@@ -200,7 +200,7 @@ def _pixels(ds: Any, path: Optional[Path], h: Optional["_Header"] = None) -> np.
 
 # Never turned into a radnb error: the user (or the interpreter) asked to stop.
 _NEVER_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
-_STDERR_LOCK = threading.Lock()
+_STDERR_LOCK = threading.RLock()  # re-entrant: a guarded SEG read decodes its reference series inside
 
 
 @contextlib.contextmanager

@@ -175,6 +175,22 @@ def read_seg(path: PathLike, reference: Any = None, *, segments: Optional[Sequen
     >>> read_seg  # doctest: +ELLIPSIS
     <function read_seg at ...>
     """
+    from .read import _NEVER_CAUGHT, _captured_stderr
+
+    try:
+        with _captured_stderr():  # highdicom decodes frames with pydicom's (compiled) decoders: guard as decode_pixels does
+            return _read_seg(path, reference, segments=segments, overlap=overlap)
+    except _NEVER_CAUGHT:
+        raise
+    except RadnbError:
+        raise
+    except BaseException as exc:  # noqa: B902 - a Rust decoder's panic derives from BaseException
+        raise MaskError(f"this DICOM SEG could not be decoded ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})",
+                        Path(path)) from None
+
+
+def _read_seg(path: PathLike, reference: Any, *, segments: Optional[Sequence[Union[int, str]]],
+              overlap: str) -> LabelMap:
     from .read import read_dataset
     from .series import load
 
