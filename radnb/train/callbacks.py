@@ -55,7 +55,8 @@ class KeepBestEpoch(SaveModelCallback):
         metric, else ``valid_loss``; or any name in the epoch table.
     verbose
         Print one line at the end of a fit naming the epoch kept (fastai's
-        per-epoch "Better model found" lines are not printed).
+        per-epoch "Better model found" lines are not printed; ``learn.no_logging()``
+        silences it with the epoch table).
 
     After a fit, ``epoch`` (fastai's epoch number, as in the table), ``best``
     (its metric value), ``last`` (the last epoch's value) and ``monitor`` tell
@@ -128,6 +129,12 @@ class KeepBestEpoch(SaveModelCallback):
             self.best, self.best_loss, self.epoch_kept = val, loss, self.epoch
             self._save(self.fname)
 
+    def _say(self, text: str) -> None:
+        from fastai.imports import noop  # the one learn.no_logging() puts in place
+
+        if self.verbose and self.learn.logger is not noop:  # learn.no_logging() silences it, like the epoch table
+            print(text)
+
     def after_fit(self, **kwargs):
         from fastai.learner import load_model
 
@@ -135,17 +142,16 @@ class KeepBestEpoch(SaveModelCallback):
             if not self.fitting:
                 return
             if self.epoch_kept is None:
-                if self.verbose and self.n_epoch:
-                    print(f"No epoch had a usable validation {self.monitor} (nan: is only one class in the validation "
+                if self.n_epoch:
+                    self._say(f"No epoch had a usable validation {self.monitor} (nan: is only one class in the validation "
                           "set?), so the weights of the last epoch are kept.")
                 return
             last_epoch = self.n_epoch - 1
             if self.epoch_kept != last_epoch and self._file().exists():  # (a distributed child rank saves nothing)
                 load_model(self._file(), self.learn.model, None, with_opt=False, device=self.dls.device)
-            if self.verbose:
-                where = ("the last epoch" if self.epoch_kept == last_epoch else
-                         f"the last epoch ({last_epoch}) had {self.last:.4g}")
-                print(f"Kept the model of epoch {self.epoch_kept} ({self.monitor} {self.best:.4g} on the validation "
+            where = ("the last epoch" if self.epoch_kept == last_epoch else
+                     f"the last epoch ({last_epoch}) had {self.last:.4g}")
+            self._say(f"Kept the model of epoch {self.epoch_kept} ({self.monitor} {self.best:.4g} on the validation "
                       f"set, the best of this run; {where}).")
         finally:
             if self._tmpdir is not None:
