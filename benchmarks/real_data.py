@@ -122,7 +122,7 @@ def subset(train_y, n, seed):
                                    rng.choice(pneumonia, n - n_normal, replace=False)]))
 
 
-def run_subsets(data, sizes, seeds, epochs, paths):
+def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
     import radnb
     import radnb.train as rt
     from fastai.torch_core import set_seed
@@ -136,8 +136,10 @@ def run_subsets(data, sizes, seeds, epochs, paths):
               f"{time.process_time() - c0:.0f} s CPU", flush=True)
     if "self_supervised" in paths:
         t0, c0 = time.perf_counter(), time.process_time()
-        sources["self_supervised"] = radnb.pretrain("self_supervised", data=train_x, windows=None, verbose=False)
-        print(f"self-supervised source (contrastive, {len(train_x)} unlabelled training images): "
+        sources["self_supervised"] = radnb.pretrain("self_supervised", data=train_x, windows=None, verbose=False,
+                                                    epochs=ssl_epochs, max_items=ssl_items)
+        print(f"self-supervised source (contrastive, {min(len(train_x), ssl_items or len(train_x))} unlabelled "
+              f"training images, {ssl_epochs or 'default'} epochs): "
               f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU", flush=True)
     results = {}
     for n in sizes:
@@ -204,6 +206,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="32,64,128,512")
     ap.add_argument("--paths", default="scratch,synthetic,self_supervised")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    ap.add_argument("--ssl-epochs", type=int, default=None, help="epochs of the self-supervised source (default: radnb's)")
+    ap.add_argument("--ssl-items", type=int, default=None, help="unlabelled images for it (default: all training images)")
     args = ap.parse_args(argv)
     import torch
 
@@ -221,7 +225,7 @@ def main(argv=None) -> int:
         run_full(data, args.epochs)
     if "subsets" in only:
         run_subsets(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.subset_epochs,
-                    args.paths.split(","))
+                    args.paths.split(","), args.ssl_epochs, args.ssl_items)
     if "synthetic" in only:
         run_synthetic(args.epochs)
     return 0
