@@ -219,3 +219,24 @@ def test_divergence_is_recognised():
     assert watch._divergence() is None
     watch.losses = [0.7, float("nan")]
     assert "nan" in watch._divergence()
+
+
+# ------------------------------------------------------------------ self-supervised pretraining
+def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(tmp_path, tmp_data_dir):
+    from radnb.train.selfsup import nt_xent
+
+    z = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
+    assert float(nt_xent(torch.cat([z, z]))) < float(nt_xent(torch.cat([z, z.roll(1, 0)])))  # partners found
+    x, y, _ = blob_images(24, size=20, seed=4)
+    path = radnb.pretrain("self_supervised", data=x, windows=(40, 400), epochs=2, bs=16, path=tmp_path / "ssl.pth",
+                          verbose=False)
+    state = torch.load(path, weights_only=True)
+    assert state["format"] == "radnb-model" and state["info"]["preprocessing"]["size"] == 20
+    fresh = rt.classifier(rt.classification_dls(x, label=[["normal", "lesion"][v] for v in y], patient=range(24),
+                                                windows=(40, 400), device="cpu"), keep_best=False)
+    tuned = rt.classifier(fresh.dls, pretrained=path)
+    key = "encoder.blocks.0.0.weight"
+    torch.testing.assert_close(tuned.model.state_dict()[key].cpu(), state["state_dict"][key])
+    assert not torch.equal(fresh.model.state_dict()[key].cpu(), state["state_dict"][key])
+    with pytest.raises(InvalidArgumentError, match="data="):
+        radnb.pretrain("self_supervised")
