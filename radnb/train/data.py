@@ -39,7 +39,8 @@ PathLike = Union[str, Path]
 FILE_COLUMNS = ("file", "path", "filename", "image", "series", "dicom")
 PATIENT_COLUMNS = ("patient_id", "patient", "PatientID", "patientid", "subject", "subject_id")
 
-__all__ = ["patient_split", "classification_dls", "segmentation_dls", "default_size", "default_bs", "Record"]
+__all__ = ["patient_split", "classification_dls", "segmentation_dls", "default_size", "default_bs", "data_size",
+           "Record"]
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Record:
     item: Any
     label: Any
     patient: str
+    split: Optional[str] = None  # "train" / "valid" / "test" from a split column, else None (patient split)
 
 
 # ------------------------------------------------------------------ device-aware defaults
@@ -92,6 +94,51 @@ def default_bs(task: str = "classification", device=None) -> int:
     if task == "segmentation":
         return 16
     return 64 if gpu else 32
+
+
+def _native_side(item: Any) -> Optional[int]:
+    """The longer side of an image in pixels, read cheaply (array shape, PNG header, DICOM Rows/Columns)."""
+    try:
+        if isinstance(item, ArrayItem):
+            shape = np.asarray(item.array).shape
+            return int(max(shape[:2])) if len(shape) in (2, 3) else None
+        if isinstance(item, SliceItem):
+            return None
+        path = Path(item)
+        if _is_image_file(path):
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return int(max(im.size))
+        if path.is_file():
+            from ..dicom import read_dataset
+
+            ds = read_dataset(path, stop_before_pixels=True)
+            rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+            return max(rows, cols) or None
+    except Exception:  # unreadable here: the loader reports it properly later
+        return None
+    return None
+
+
+def data_size(items: Sequence[Any], task: str = "classification", device=None, sample: int = 16) -> int:
+    """The image side radnb trains at when ``size`` is not given: the device default, or the images' own
+    (native) size when they are smaller - upsampling 28-pixel images to 128 adds pixels, not information,
+    and costs about 20 times the compute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radnb.train.prep import ArrayItem
+    >>> data_size([ArrayItem(np.zeros((28, 28)))] * 3, "classification", "cpu")
+    28
+    """
+    default = default_size(task, device)
+    step = max(1, len(items) // sample)
+    sides = [_native_side(it) for it in list(items)[::step][:sample]]
+    if not sides or any(s is None for s in sides):
+        return default
+    return int(min(default, max(max(sides), 16)))
 
 
 # ------------------------------------------------------------------ split
@@ -183,6 +230,10 @@ def _check_split(train_idx, valid_idx, valid_patients, what: str) -> None:
         raise InvalidArgumentError(f"The split left no {what} for training; give more patients or lower valid_pct.")
 
 
+STEPS_PER_EPOCH = 4  # the default batch is at most a quarter of the training set...
+MIN_BATCH = 4  # ...but not below 4 items (batch normalisation compares the items of a batch)
+
+
 def _batch_size(bs: Optional[int], task: str, dev, n_train: int, what: str) -> int:
     """The batch size to use: at most the number of training items.
 
@@ -190,11 +241,16 @@ def _batch_size(bs: Optional[int], task: str, dev, n_train: int, what: str) -> i
     than one batch would train on nothing at all, silently. Shrink the batch
     instead (and say so when the batch size was the user's choice).
     """
-    wanted = bs or default_bs(task, dev)
+    if bs is None:
+        # radnb's default is a ceiling: a small set gets smaller batches, so that an epoch still takes several
+        # optimiser steps (one step an epoch on a 50-image set barely trains; fastai drops the incomplete batch)
+        wanted = default_bs(task, dev)
+        if n_train == 0:
+            return wanted
+        return int(max(min(n_train, MIN_BATCH), min(wanted, n_train // STEPS_PER_EPOCH)))
+    wanted = bs
     if n_train == 0 or wanted <= n_train:  # a test set (nothing to train on) or enough items
         return wanted
-    if bs is None:  # radnb's default was only ever a ceiling
-        return n_train
     warnings.warn(f"Only {n_train} {what} for training, fewer than the batch size {wanted}: using batches of "
                   f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=3)
     return n_train
@@ -320,6 +376,14 @@ def _split_records(records: List[Record], valid_pct: float, seed: int, stratify:
         valid_set = set(map(str, valid_patients))
         is_valid = df.patient.isin(valid_set).to_numpy()
         return df, np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+    sides = np.array([r.split or "" for r in records], dtype=object)
+    if (sides != "").any():  # a split column: the user's train / valid sides
+        train_idx, valid_idx = np.flatnonzero(sides == "train"), np.flatnonzero(sides == "valid")
+        if len(valid_idx) == 0 and len(train_idx):  # no valid rows: validate on some training patients
+            sub_train, sub_valid = patient_split(df.iloc[train_idx].reset_index(drop=True), "patient",
+                                                 valid_pct=valid_pct, seed=seed, stratify="label" if stratify else None)
+            train_idx, valid_idx = train_idx[sub_train], train_idx[sub_valid]
+        return df, train_idx, valid_idx
     train_idx, valid_idx = patient_split(df, "patient", valid_pct=valid_pct, seed=seed,
                                          stratify="label" if stratify else None)
     return df, train_idx, valid_idx
@@ -338,6 +402,131 @@ def _device_and_workers(device, num_workers):
     return dev, num_workers
 
 
+# ------------------------------------------------------------------ split column
+SPLIT_WORDS = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid",
+               "dev": "valid", "test": "test", "testing": "test", "holdout": "test", "hold-out": "test"}
+
+
+def _split_value(value: Any, where: str) -> str:
+    """One cell of a split column -> ``"train"`` / ``"valid"`` / ``"test"`` (a clear error otherwise)."""
+    word = str(value).strip().lower()
+    if word not in SPLIT_WORDS:
+        raise InvalidArgumentError(
+            f"{where}: split value {value!r} is not understood. Use 'train', 'valid' (or 'val') or 'test'; "
+            "pass split=None to ignore the column and split by patient.")
+    return SPLIT_WORDS[word]
+
+
+def _split_list(split: Any, n: int) -> Optional[List[str]]:
+    """A per-item split given as a list (arrays / lists of images) -> normalised values, or None."""
+    if split is None or isinstance(split, str):
+        return None
+    values = [_split_value(v, f"split[{i}]") for i, v in enumerate(split)]
+    if len(values) != n:
+        raise InvalidArgumentError(f"{n} images but {len(values)} split values.")
+    return values
+
+
+def _is_medmnist(source: Any) -> bool:
+    return hasattr(source, "arrays") and hasattr(source, "splits") and hasattr(source, "labels")
+
+
+def _medmnist_records(ds: Any, max_items: Optional[int]) -> List[Record]:
+    """A :class:`radnb.data.datasets.MedMNISTData` -> records with its own train / val / test split."""
+    if getattr(ds, "multilabel", False):
+        raise InvalidArgumentError(
+            f"{ds.name} is multi-label: write it as files with ds.to_folder() and pass label columns, or use the "
+            "arrays of one split with label=[...].")
+    names = ds.label_names
+    records: List[Record] = []
+    for split in ds.splits:
+        images, labels = ds.arrays(split)
+        n = len(images) if max_items is None else min(len(images), max_items)
+        side = _split_value(split, ds.name)
+        for i in range(n):
+            records.append(Record(ArrayItem(images[i], name=f"{ds.name}/{split}[{i}]"),
+                                  names.get(int(labels[i]), str(int(labels[i]))), f"{split}-{i}", side))
+    return records
+
+
+def _classification_records(source: Any, label: Any, patient: Any, split: Any, folder: Optional[PathLike],
+                            file_col: str, max_items: Optional[int]) -> Tuple[List[Record], bool, Optional[list]]:
+    """Whatever the user gave (arrays, a table, a folder, a radnb dataset) -> records with label, patient, split."""
+    multilabel = False
+    records: List[Record] = []
+    vocab = None
+    if _is_medmnist(source):
+        return _medmnist_records(source, max_items), False, None
+    if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and isinstance(source[0], np.ndarray)):
+        arrays = list(source)
+        if label is None or isinstance(label, str):
+            raise InvalidArgumentError("With arrays, pass the labels themselves: label=[...] (one per image).")
+        labels = list(np.asarray(label).tolist())
+        if len(labels) != len(arrays):
+            raise InvalidArgumentError(f"{len(arrays)} images but {len(labels)} labels.")
+        if patient is None or isinstance(patient, str):
+            warnings.warn("No patient ids given: each image counts as its own patient. If a patient has several "
+                          "images, pass patient=[...] so the split cannot leak.", stacklevel=4)
+            patients = [f"img{i}" for i in range(len(arrays))]
+        else:
+            patients = [str(p) for p in patient]
+        splits = _split_list(split, len(arrays)) or [None] * len(arrays)
+        for i, (a, y, p, s) in enumerate(zip(arrays, labels, patients, splits)):
+            records.append(Record(ArrayItem(np.asarray(a), name=f"array[{i}]"), y, p, s))
+        return records, multilabel, vocab
+    df, base = _as_table(source, folder)
+    fcol = _find_column(df, file_col, FILE_COLUMNS, "file")
+    if fcol is None:
+        raise InvalidArgumentError(f"No file column found; name it 'file' or pass file_col=. Columns: {list(df.columns)}.")
+    if isinstance(label, (list, tuple)):
+        multilabel = True
+        missing = [c for c in label if c not in df.columns]
+        if missing:
+            raise InvalidArgumentError(f"Label columns {missing} are not in the table {list(df.columns)}.")
+        vocab = list(label)
+    else:
+        label = _find_column(df, label, ("label",), "label")
+        if label is None:
+            raise InvalidArgumentError(f"No label column; pass label='column'. Columns: {list(df.columns)}.")
+    pcol = _find_column(df, patient, PATIENT_COLUMNS, "patient") if (patient is None or isinstance(patient, str)) else None
+    scol = _find_column(df, split, ("split",), "split") if isinstance(split, str) else None
+    splits = _split_list(split, len(df))
+    if max_items is not None:
+        df = df.iloc[:max_items]
+    for i, row in df.iterrows():
+        path = _resolve_path(row[fcol], base)
+        y = [int(row[c]) for c in label] if multilabel else row[label]
+        if pcol is not None:
+            pid = str(row[pcol])
+        elif patient not in (None, "auto"):
+            pid = str(list(patient)[i])
+        else:
+            pid = _header_patient(path) or path.stem
+        side = _split_value(row[scol], f"row {i} ({path.name})") if scol is not None else (splits[i] if splits else None)
+        records.append(Record(path, y, pid, side))
+    if patient == "auto" and pcol is None:
+        warnings.warn("No patient column: patients were taken from the DICOM PatientID (or one per file). "
+                      "Pass patient='column' if the table has one.", stacklevel=4)
+    return records, multilabel, vocab
+
+
+def _hold_out_test(records: List[Record]) -> Tuple[List[Record], List[Record]]:
+    """(records to train and validate on, test records that are never loaded for training)."""
+    return [r for r in records if r.split != "test"], [r for r in records if r.split == "test"]
+
+
+def _warn_shared_patients(records: Sequence[Record], test_records: Sequence[Record]) -> None:
+    """A split column that puts one patient on two sides leaks; say so (the user's column is kept)."""
+    sides = {}
+    for r in list(records) + list(test_records):
+        sides.setdefault(str(r.patient), set()).add(r.split or "train")
+    shared = sorted(p for p, s in sides.items() if len(s) > 1)
+    if shared:
+        warnings.warn(f"{len(shared)} patient(s) have images on more than one side of the split column "
+                      f"(e.g. {shared[:3]}): their validation/test images measure memory of that patient, not skill. "
+                      "Give each patient a single split value.", stacklevel=4)
+
+
 # ------------------------------------------------------------------ classification
 @rank0_first_when_distributed  # several processes: process 0 fills the cache, the others reuse it
 def classification_dls(
@@ -352,6 +541,7 @@ def classification_dls(
     seed: int = 42,
     stratify: bool = True,
     valid_patients: Optional[Sequence[str]] = None,
+    split: Union[str, Sequence[str], None] = "auto",
     augment: bool = True,
     flip: bool = False,
     normalize: Any = "imagenet",
@@ -390,10 +580,10 @@ def classification_dls(
         ``"auto"`` or ``None`` (the header's window), or a tuple of them, e.g.
         ``("lung", "mediastinum", "bone")`` for three channels.
     size, bs
-        Image side and batch size; defaults depend on the device
-        (:func:`default_size`, :func:`default_bs`). A training set smaller
-        than one batch is trained in one smaller batch (fastai drops an
-        incomplete last batch, which would otherwise leave nothing to train on).
+        Image side and batch size; defaults depend on the device and the data
+        (:func:`data_size`: the device's :func:`default_size`, or the images'
+        own size when they are smaller; :func:`default_bs`, lowered on small
+        sets so that an epoch takes at least four optimiser steps).
     valid_pct, seed, stratify, valid_patients
         The patient split; ``valid_patients`` fixes the validation patients.
         Listing *every* patient makes a held-out **test set** (nothing to train
@@ -402,6 +592,15 @@ def classification_dls(
         shuffled in is drawn when the DataLoaders are made (fastai's way), so
         for a run that repeats exactly call ``fastai.torch_core.set_seed(n)``
         before this function, and again before building the model.
+    split
+        A split column (default ``"auto"``: a column named ``split``, as
+        :func:`radnb.datasets.load` tables have) with ``train`` / ``valid``
+        (or ``val``) / ``test`` per row, or one such value per image (arrays).
+        ``train`` rows train, ``valid`` rows validate (none: some training
+        patients are held out by the patient split), and ``test`` rows are
+        **never loaded for training**: they are kept on ``dls.test_records``
+        for ``radnb.evaluate(learn, "test")``. ``None`` ignores the column.
+        Without a split column the split is by patient, as described above.
     augment, flip
         Radiology-safe augmentation (:func:`~radnb.train.blocks.radiology_augmentations`);
         left-right flips only with ``flip=True``.
@@ -425,8 +624,9 @@ def classification_dls(
     -------
     fastai.data.core.DataLoaders
         With extra attributes ``preprocessing`` (:class:`~radnb.train.prep.Preprocessing`),
-        ``table`` (one row per image: item, label, patient, split), ``load_errors``
-        and ``test_set`` (True when every patient is in ``valid_patients``: for
+        ``table`` (one row per image: item, label, patient, split), ``load_errors``,
+        ``test_records`` (the rows marked ``test``) and ``test_set`` (True when
+        every patient is in ``valid_patients``, or every row is a test row: for
         evaluation only).
 
     Examples
@@ -442,61 +642,19 @@ def classification_dls(
     from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
 
     dev, num_workers = _device_and_workers(device, num_workers)
-    multilabel = False
-    records: List[Record] = []
-    vocab = None
-    if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and isinstance(source[0], np.ndarray)):
-        arrays = list(source)
-        if label is None or isinstance(label, str):
-            raise InvalidArgumentError("With arrays, pass the labels themselves: label=[...] (one per image).")
-        labels = list(np.asarray(label).tolist())
-        if len(labels) != len(arrays):
-            raise InvalidArgumentError(f"{len(arrays)} images but {len(labels)} labels.")
-        if patient is None or isinstance(patient, str):
-            warnings.warn("No patient ids given: each image counts as its own patient. If a patient has several "
-                          "images, pass patient=[...] so the split cannot leak.", stacklevel=2)
-            patients = [f"img{i}" for i in range(len(arrays))]
-        else:
-            patients = [str(p) for p in patient]
-        for i, (a, y, p) in enumerate(zip(arrays, labels, patients)):
-            records.append(Record(ArrayItem(np.asarray(a), name=f"array[{i}]"), y, p))
-    else:
-        df, base = _as_table(source, folder)
-        fcol = _find_column(df, file_col, FILE_COLUMNS, "file")
-        if fcol is None:
-            raise InvalidArgumentError(f"No file column found; name it 'file' or pass file_col=. Columns: {list(df.columns)}.")
-        if isinstance(label, (list, tuple)):
-            multilabel = True
-            missing = [c for c in label if c not in df.columns]
-            if missing:
-                raise InvalidArgumentError(f"Label columns {missing} are not in the table {list(df.columns)}.")
-            vocab = list(label)
-        else:
-            label = _find_column(df, label, ("label",), "label")
-            if label is None:
-                raise InvalidArgumentError(f"No label column; pass label='column'. Columns: {list(df.columns)}.")
-        pcol = _find_column(df, patient, PATIENT_COLUMNS, "patient") if (patient is None or isinstance(patient, str)) else None
-        if max_items is not None:
-            df = df.iloc[:max_items]
-        for i, row in df.iterrows():
-            path = _resolve_path(row[fcol], base)
-            y = [int(row[c]) for c in label] if multilabel else row[label]
-            if pcol is not None:
-                pid = str(row[pcol])
-            elif patient not in (None, "auto"):
-                pid = str(list(patient)[i])
-            else:
-                pid = _header_patient(path) or path.stem
-            records.append(Record(path, y, pid))
-        if patient == "auto" and pcol is None:
-            warnings.warn("No patient column: patients were taken from the DICOM PatientID (or one per file). "
-                          "Pass patient='column' if the table has one.", stacklevel=2)
+    records, multilabel, vocab = _classification_records(source, label, patient, split, folder, file_col, max_items)
     if not records:
         raise InvalidArgumentError("No images to train on.")
+    records, test_records = _hold_out_test(records)
+    _warn_shared_patients(records, test_records)
+    if not records:  # a table of test rows only: a held-out test set for radnb.evaluate
+        records, test_records = [Record(r.item, r.label, r.patient, None) for r in test_records], []
+        valid_patients = sorted({str(r.patient) for r in records})
 
     store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
     windows = windows if windows is not None else (None,)
-    prep = Preprocessing(windows=windows, size=size or default_size("classification", dev), task="classification")
+    size = size or data_size([r.item for r in records], "classification", dev)
+    prep = Preprocessing(windows=windows, size=size, task="classification")
     errors: List[str] = []
     if preload:
         records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images", progress)
@@ -509,19 +667,21 @@ def classification_dls(
     if multilabel:
         yblock = MultiCategoryBlock(encoded=True, vocab=vocab)
     else:
-        yblock = CategoryBlock(vocab=sorted({r.label for r in records}, key=str))
+        yblock = CategoryBlock(vocab=sorted({r.label for r in records + test_records}, key=str))
     batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
     dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
                        splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
     dls = dblock.dataloaders(records, bs=_batch_size(bs, "classification", dev, len(train_idx), "images"), device=dev,
                              num_workers=num_workers, verbose=False)
-    split = np.array(["train"] * len(records), dtype=object)
-    split[valid_idx] = "valid"
-    table = pd.DataFrame({"item": [str(r.item) for r in records], "label": [r.label for r in records],
-                          "patient": [str(r.patient) for r in records], "split": split})
+    sides = np.array(["train"] * len(records) + ["test"] * len(test_records), dtype=object)
+    sides[valid_idx] = "valid"
+    shown = records + test_records
+    table = pd.DataFrame({"item": [str(r.item) for r in shown], "label": [r.label for r in shown],
+                          "patient": [str(r.patient) for r in shown], "split": sides})
     _attach(dls, prep, table, errors, store)
     dls.multilabel = multilabel
     dls.records = records
+    dls.test_records = test_records  # never trained on: radnb.evaluate(learn, "test") scores them
     dls.train_idx, dls.valid_idx = train_idx, valid_idx
     dls.test_set = len(train_idx) == 0
     return dls
@@ -586,6 +746,7 @@ def segmentation_dls(
     valid_pct: float = 0.2,
     seed: int = 42,
     valid_patients: Optional[Sequence[str]] = None,
+    split: Union[str, Sequence[str], None] = "auto",
     empty_slices: float = 0.2,
     augment: bool = True,
     flip: bool = False,
@@ -620,6 +781,10 @@ def segmentation_dls(
     codes
         Class names, background first (default: ``labels.json``, the SEG's segment
         labels, else ``foreground`` / ``class <value>``).
+    split
+        As for :func:`classification_dls`: a ``split`` column of ``cases.csv``
+        (default ``"auto"``) or one value per image; ``test`` cases are never
+        loaded for training and are kept on ``dls.test_records``.
     windows, size, context, bs, normalize, cache, device, num_workers
         As for :func:`classification_dls`.
 
@@ -658,6 +823,9 @@ def segmentation_dls(
         image_items = [_resolve_path(v, base) for v in df[icol]]
         mask_items = [_resolve_path(v, base) for v in df[mcol]]
         patients = [str(v) for v in df[pcol]] if pcol else [str(p) for p in image_items]
+        scol = _find_column(df, split, ("split",), "split") if isinstance(split, str) else None
+        sides = ([_split_value(v, f"{csv.name} row {i}") for i, v in enumerate(df[scol])] if scol is not None
+                 else _split_list(split, len(image_items)))
     else:
         if isinstance(images, np.ndarray) and images.ndim in (3, 4) and isinstance(masks, np.ndarray):
             images, masks = list(images), list(masks)
@@ -674,8 +842,17 @@ def segmentation_dls(
         image_items = [wrap(v, f"image[{i}]") for i, v in enumerate(image_list)]
         mask_items = [wrap(v, f"mask[{i}]") for i, v in enumerate(mask_list)]
         patients = [str(p) for p in patient] if patient is not None else [f"case{i}" for i in range(len(image_items))]
+        sides = _split_list(split, len(image_items))
+    sides = sides or [None] * len(image_items)
     if max_items is not None:
         image_items, mask_items, patients = image_items[:max_items], mask_items[:max_items], patients[:max_items]
+        sides = sides[:max_items]
+    cases = [Record(i, m, p, s) for i, m, p, s in zip(image_items, mask_items, patients, sides)]
+    cases, test_cases = _hold_out_test(cases)
+    _warn_shared_patients(cases, test_cases)
+    if not cases:
+        raise InvalidArgumentError("Every case is marked split='test': there is nothing to train on. Evaluate a "
+                                   "trained model on them with radnb.evaluate(learn, table).")
 
     mask_items, codes = _shared_classes(mask_items, image_items, codes, base)
 
@@ -689,7 +866,8 @@ def segmentation_dls(
     errors: List[str] = []
     n_classes = 2
     volumes = []
-    for img, msk, pid in zip(image_items, mask_items, patients):
+    for case in cases:
+        img, msk, pid = case.item, case.label, case.patient
         try:
             if _is_volume(img):
                 vol = load_volume(img, prep, store)
@@ -700,12 +878,12 @@ def segmentation_dls(
                 n_classes = max(n_classes, int(mask_vol.max()) + 1)
                 volumes.append((img, msk, pid))
                 for z in range(depth):
-                    records.append(Record(SliceItem(img, z), SliceItem(msk, z), pid))
+                    records.append(Record(SliceItem(img, z), SliceItem(msk, z), pid, case.split))
             else:
                 load_image(img, prep, store)
                 m = load_mask(msk, size, store)
                 n_classes = max(n_classes, int(m.max()) + 1)
-                records.append(Record(img, msk, pid))
+                records.append(Record(img, msk, pid, case.split))
         except RadnbError as exc:
             errors.append(str(exc))
     if errors:
@@ -752,6 +930,7 @@ def segmentation_dls(
     valid_set = set(table.patient[valid_idx])
     dls.volumes = [v for v in volumes if str(v[2]) in valid_set]
     dls.records = records
+    dls.test_records = test_cases  # whole cases (image, mask, patient), never trained on
     dls.train_idx, dls.valid_idx = train_idx, valid_idx
     dls.multilabel = False
     dls.test_set = len(train_idx) == 0

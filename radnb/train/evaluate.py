@@ -285,11 +285,37 @@ class SegmentationReport:
         return fig
 
 
-def _valid_records(learner, dls):
-    dls = dls if dls is not None else getattr(learner, "dls", None)
-    if dls is None or not hasattr(dls, "records"):
-        raise InvalidArgumentError("Pass dls= (from radnb.classification_dls / segmentation_dls) to evaluate on.")
-    return dls, [dls.records[i] for i in dls.valid_idx]
+def _cases_to_score(learner, data):
+    """What :func:`evaluate` scores -> (DataLoaders to take the cache from, records, whole cases?)."""
+    own = getattr(learner, "dls", None)
+    if data is None:
+        if own is None or not hasattr(own, "records"):
+            raise InvalidArgumentError("Pass the data to evaluate on: evaluate(learn, test_table) or "
+                                       "evaluate(learn, dls) (from radnb.classification_dls / segmentation_dls).")
+        return own, [own.records[i] for i in own.valid_idx], False
+    if isinstance(data, str) and data.lower() == "test":
+        test = getattr(own, "test_records", None)
+        if not test:
+            raise InvalidArgumentError(
+                "The learner's DataLoaders hold no test rows: give the table a split column with 'test' rows "
+                "(radnb.datasets.load(...) tables have one), or pass the test data: evaluate(learn, test_table).")
+        return own, list(test), True
+    if hasattr(data, "records") and hasattr(data, "valid_idx"):  # DataLoaders
+        return data, [data.records[i] for i in data.valid_idx], False
+    from ..errors import RadnbError
+    from .data import _classification_records, _hold_out_test
+
+    try:
+        records, _, _ = _classification_records(data, "label", "auto", "auto", None, "auto", None)
+    except RadnbError as exc:
+        raise InvalidArgumentError(f"Could not read the test data: {exc}") from None
+    rest, test = _hold_out_test(records)
+    if test:
+        return own, test, True
+    if any(r.split for r in rest):
+        raise InvalidArgumentError("The split column has no 'test' rows, so there is nothing held out to score; "
+                                   "evaluate(learn) scores the validation rows.")
+    return own, rest, True
 
 
 def _probabilities(learner, items, bs=64):
@@ -310,19 +336,24 @@ def _probabilities(learner, items, bs=64):
 
 def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0,
              hd95: bool = False):
-    """Evaluate on the validation set (or on ``dls``'s validation set) and return a report.
+    """Evaluate on the validation set, a held-out test split or other data, and return a report.
 
     Parameters
     ----------
     learner
         From :func:`radnb.classifier` / :func:`radnb.segmenter`, or :func:`radnb.load_model`.
     dls
-        DataLoaders to take the validation cases from (default: the learner's).
-        For a held-out test set, build DataLoaders from the test images with
-        ``valid_patients=`` listing all their patients, e.g.
-        ``classification_dls(test_folder, valid_patients=test_ids)``; the
-        model's own preprocessing (windows, size, normalisation) is used, not
-        the test DataLoaders'.
+        What to score (the model's own preprocessing - windows, size,
+        normalisation - is always used):
+
+        * ``None`` (default): the learner's validation rows;
+        * ``"test"``: the rows of the learner's table marked ``split == "test"``
+          (held out by :func:`radnb.classification_dls`, never trained on);
+        * a table, folder, CSV or :func:`radnb.datasets.load` dataset: its
+          ``test`` rows (every row when it has no split column), so
+          ``radnb.evaluate(learn, test)`` scores a test split in one line;
+        * DataLoaders: their validation rows (``valid_patients=`` listing every
+          patient makes a test set of them).
     threshold
         Decision threshold for the positive class (binary classifiers).
     n_bootstrap, seed
@@ -342,9 +373,9 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
     from .inference import _model_and_info
 
     _, info = _model_and_info(learner)
-    dls, records = _valid_records(learner, dls)
+    dls, records, whole_cases = _cases_to_score(learner, dls)
     if info.kind == "segmenter":
-        return _evaluate_segmentation(learner, dls, records, info, hd95)
+        return _evaluate_segmentation(learner, dls, records, info, hd95, whole_cases)
     items = [r.item for r in records]
     probs, info = _probabilities(learner, items)
     vocab = list(info.vocab)
@@ -396,7 +427,8 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
         per_class_auc={vocab[pos]: auc})
 
 
-def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool) -> SegmentationReport:
+def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool, whole_cases: bool = False) -> SegmentationReport:
+    from .data import _is_volume
     from .inference import predict_volume
     from .prep import SliceItem, load_mask
 
@@ -405,8 +437,18 @@ def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool) -> Segm
     size = info.prep.size
     rows = []
     cases = []
+    cache = getattr(dls, "cache", None)
     volumes = getattr(dls, "volumes", None) or []
-    if volumes:
+    if whole_cases:  # held-out test cases: (image or volume, mask, patient)
+        for r in records:
+            if _is_volume(r.item):
+                pred = predict_volume(learner, r.item, cache=cache)
+                ref = np.stack([load_mask(SliceItem(r.label, z), size, cache) for z in range(pred.shape[0])])
+            else:
+                pred = _probabilities(learner, [r.item], bs=1)[0][0].argmax(0)
+                ref = load_mask(r.label, size, cache)
+            cases.append((str(r.patient), pred, ref))
+    elif volumes:
         for img, msk, pid in volumes:
             pred = predict_volume(learner, img, cache=dls.cache)
             ref = np.stack([load_mask(SliceItem(msk, z), size, dls.cache) for z in range(pred.shape[0])])

@@ -350,6 +350,19 @@ def _load_state(path: Path) -> Dict[str, Any]:
                                      "Re-download it, or pass pretrained=False.") from exc
 
 
+def _normalise_pretrained(pretrained: Any) -> Any:
+    """fastai's idiom ``pretrained=True`` means ImageNet weights; ``False``/``None`` a random start."""
+    if pretrained is True:
+        return "imagenet"
+    if pretrained is None or pretrained is False:
+        return False
+    if isinstance(pretrained, (str, Path)) or (isinstance(pretrained, os.PathLike)):
+        return pretrained
+    raise InvalidArgumentError(
+        f"pretrained={pretrained!r} is not understood: use True or 'imagenet' (ImageNet weights), False (random "
+        "start), a weights file or folder, or a model file from radnb.pretrain().")
+
+
 def _torchvision_state(arch: str, pretrained: Any) -> Optional[Dict[str, Any]]:
     """ImageNet / file / folder -> a torchvision state dict, or None for a radnb checkpoint / no weights."""
     if pretrained in (False, None, "none"):
@@ -510,6 +523,7 @@ def default_classifier_arch(device=None, pretrained: Any = False) -> str:
     >>> default_classifier_arch("cpu"), default_classifier_arch("cpu", pretrained="imagenet")
     ('compact', 'resnet18')
     """
+    pretrained = _normalise_pretrained(pretrained)
     checkpoint = _radnb_checkpoint(pretrained)
     if checkpoint is not None:
         return str(checkpoint["info"]["arch"])
@@ -526,7 +540,18 @@ def _pretrained_label(pretrained: Any) -> str:
     return str(pretrained)
 
 
-def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra):
+def _watch_callbacks(keep_best: Any) -> list:
+    """The callbacks every radnb learner trains with: keep the best epoch, warn on collapse / divergence."""
+    from .callbacks import KeepBestEpoch, TrainingWatch
+
+    cbs = [TrainingWatch()]
+    if keep_best:
+        cbs.insert(0, KeepBestEpoch(keep_best if isinstance(keep_best, str) else "auto"))
+    return cbs
+
+
+def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra,
+                  keep_best: Any = True):
     from fastai.learner import Learner
 
     if getattr(dls, "test_set", False):
@@ -557,7 +582,7 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
         _transfer_encoder(model, checkpoint, arch)
     splitter = _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"]
     learn = Learner(dls, model, loss_func=loss_func, metrics=metrics, splitter=splitter,
-                    lr=DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR))
+                    lr=DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR), cbs=_watch_callbacks(keep_best))
     learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out, preprocessing=prep.to_dict(),
                             model_kwargs=dict(model_kwargs), pretrained=_pretrained_label(pretrained), **info_extra)
     if pretrained not in (False, None, "none"):
@@ -568,7 +593,8 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
 
 # ------------------------------------------------------------------ public builders
 def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "ce", positive: Any = None,
-               threshold: float = 0.5, metrics: Optional[list] = None, **model_kwargs):
+               threshold: float = 0.5, metrics: Optional[list] = None, keep_best: Union[bool, str] = True,
+               **model_kwargs):
     """A fastai ``Learner`` for image classification with radiology metrics.
 
     Parameters
@@ -582,7 +608,7 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
         ``"resnet50"``, ``"densenet121"``, ``"efficientnet_b0"`` or ``"compact"``
         (a small CNN that trains fast on a CPU).
     pretrained
-        ``False`` (random start), ``"imagenet"`` (downloaded once via
+        ``False`` (random start), ``True`` or ``"imagenet"`` (downloaded once via
         :func:`radnb.data.weights.weights_path`; offline it stops with a message
         saying exactly how to proceed), a weights file or folder, or a radnb model
         file from :func:`radnb.pretrain` / :func:`save_model` (its encoder is
@@ -601,6 +627,14 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
     metrics
         Replace the default metrics (AUROC, sensitivity, specificity, balanced
         accuracy, accuracy).
+    keep_best
+        ``True`` (default): after every ``fit_one_cycle`` / ``fine_tune`` the
+        learner holds the weights of the epoch with the best validation AUROC
+        and prints which epoch that was (fastai's ``SaveModelCallback``, see
+        :class:`~radnb.train.callbacks.KeepBestEpoch`; ``learn.keep_best_epoch.epoch_kept``).
+        A metric name to watch another column; ``False`` keeps the last epoch.
+        Either way :class:`~radnb.train.callbacks.TrainingWatch` warns when the
+        validation predictions collapse to one class or the loss diverges.
 
     Returns
     -------
@@ -623,6 +657,7 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
 
     from . import metrics as rm
 
+    pretrained = _normalise_pretrained(pretrained)
     if arch == "auto":
         arch = default_classifier_arch(dls.device, pretrained)
     arch = _check_arch(arch, "classifier")
@@ -648,7 +683,7 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
             default_metrics = [rm.AUROC(None), accuracy]
     return _make_learner(dls, "classifier", arch, pretrained, loss_func,
                          metrics if metrics is not None else default_metrics, model_kwargs,
-                         {"n_out": len(vocab), "vocab": vocab, "positive": pos, "multilabel": multilabel})
+                         {"n_out": len(vocab), "vocab": vocab, "positive": pos, "multilabel": multilabel}, keep_best)
 
 
 def default_segmenter_arch(device=None) -> str:
@@ -665,7 +700,7 @@ def default_segmenter_arch(device=None) -> str:
 
 
 def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "dice_ce",
-              metrics: Optional[list] = None, **model_kwargs):
+              metrics: Optional[list] = None, keep_best: Union[bool, str] = True, **model_kwargs):
     """A fastai ``Learner`` for segmentation (a U-Net) with Dice and IoU metrics.
 
     Parameters
@@ -683,6 +718,8 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
     metrics
         Replace the default metrics (foreground Dice and IoU, pixels pooled over
         the validation set; background excluded).
+    keep_best
+        As for :func:`classifier`, watching the foreground Dice.
 
     Returns
     -------
@@ -701,8 +738,9 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
 
     from . import metrics as rm
 
+    pretrained = _normalise_pretrained(pretrained)
     if arch == "auto":
-        arch = default_segmenter_arch(dls.device)
+        arch = default_segmenter_arch(dls.device) if pretrained in (False, None) else "resnet18"
     arch = _check_arch(arch, "segmenter")
     codes = [str(c) for c in dls.codes]
     n = len(codes)
@@ -726,4 +764,4 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
     default_metrics = [rm.ForegroundDice(n), rm.ForegroundIoU(n)]
     return _make_learner(dls, "segmenter", arch, pretrained, loss_func,
                          metrics if metrics is not None else default_metrics, model_kwargs,
-                         {"n_out": n, "vocab": codes, "positive": None, "multilabel": False})
+                         {"n_out": n, "vocab": codes, "positive": None, "multilabel": False}, keep_best)

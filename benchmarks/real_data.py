@@ -1,0 +1,235 @@
+"""radnb's training defaults on real radiographs: PneumoniaMNIST (paediatric chest films, normal vs pneumonia).
+
+Reads ``../shared/data/pneumoniamnist_trainval.npz`` (from the project root; override with ``--data``): the
+train (3,882) and validation (524) splits of PneumoniaMNIST, MedMNIST v2, CC BY 4.0. The validation split is
+scored once per model as a held-out set (a git worktree elsewhere: ``--data PATH`` or ``RADNB_REAL_DATA``): it goes into radnb as the ``test`` rows of the split column, so it is
+never trained on, never used to choose an epoch and never used to choose a threshold. Within the training rows
+radnb's defaults hold out patients for validation (the epoch kept, the threshold chosen).
+
+Prints three tables:
+
+(a) ``full``: the whole training split with every default (``classification_dls`` -> ``classifier`` ->
+    ``fit_one_cycle(--epochs)``): AUROC on the PneumoniaMNIST validation split, accuracy at 0.5 and at the
+    threshold that maximises balanced accuracy on radnb's own validation slice of the training data, wall and
+    CPU time, peak memory and the epoch kept. Target: AUROC >= 0.97 within 10 minutes on 2 cores.
+(b) ``subsets``: 32 / 64 / 128 / 512 labelled training images x seeds, for each starting point - ``scratch``,
+    ``synthetic`` (``radnb.pretrain()``, the synthetic chest source) and ``self_supervised``
+    (``radnb.pretrain("self_supervised", data=<all training images, labels unused>)``): mean and range of the
+    validation AUROC, and how many runs collapsed (one class for every image at 0.5).
+(c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
+
+The machine the numbers are measured on is reported; timings on a shared machine are under load, so the CPU
+seconds of the process are printed next to the wall time. Usage::
+
+    python benchmarks/real_data.py [--only full,subsets,synthetic] [--seeds 3] [--sizes 32,64,128,512]
+                                   [--epochs N] [--subset-epochs N] [--paths scratch,synthetic,self_supervised]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+DEFAULT_DATA = Path(os.environ.get("RADNB_REAL_DATA") or
+                    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pneumoniamnist_trainval.npz")
+NAMES = {0: "normal", 1: "pneumonia"}
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def load_npz(path: Path):
+    if not path.exists():
+        sys.exit(f"{path}: not found. This benchmark needs the shared PneumoniaMNIST file "
+                 "(../shared/data/pneumoniamnist_trainval.npz from the project root) or --data PATH.")
+    with np.load(path) as d:
+        return (d["train_images"], d["train_labels"].reshape(-1).astype(int),
+                d["val_images"], d["val_labels"].reshape(-1).astype(int))
+
+
+def split_table(train_x, train_y, val_x, val_y, pick=None):
+    """Arrays + labels + patients + split column: training rows 'train', PneumoniaMNIST's validation rows 'test'."""
+    idx = np.arange(len(train_x)) if pick is None else np.asarray(pick)
+    images = np.concatenate([train_x[idx], val_x])
+    labels = [NAMES[int(v)] for v in np.concatenate([train_y[idx], val_y])]
+    patients = [f"train-{i}" for i in idx] + [f"val-{i}" for i in range(len(val_x))]
+    split = ["train"] * len(idx) + ["test"] * len(val_x)
+    return images, labels, patients, split
+
+
+def fit(learn, epochs, fine_tune):
+    start, cpu = time.perf_counter(), time.process_time()
+    with learn.no_bar(), learn.no_logging():
+        if fine_tune:
+            learn.fine_tune(epochs, learn.lr)
+        else:
+            learn.fit_one_cycle(epochs)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def collapsed(report) -> bool:
+    return report.table["prediction"].nunique() == 1
+
+
+def best_threshold(learn) -> float:
+    """The threshold that maximises balanced accuracy on radnb's validation rows (training data, never the test)."""
+    import radnb.train as rt
+
+    table = rt.evaluate(learn, n_bootstrap=0).thresholds
+    return float(table.loc[table["balanced_accuracy"].idxmax(), "threshold"])
+
+
+def run_full(data, epochs):
+    import radnb.train as rt
+    from fastai.torch_core import set_seed
+
+    set_seed(0)
+    start, cpu = time.perf_counter(), time.process_time()
+    images, labels, patients, split = split_table(*data)
+    dls = rt.classification_dls(images, label=labels, patient=patients, split=split, progress=False)
+    learn = rt.classifier(dls)
+    fit_wall, fit_cpu = fit(learn, epochs, False)
+    threshold = best_threshold(learn)
+    at_half = rt.evaluate(learn, "test", n_bootstrap=200)
+    at_chosen = rt.evaluate(learn, "test", threshold=threshold, n_bootstrap=0)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print("\n(a) full training split, radnb defaults "
+          f"({learn.radnb.arch}, {dls.preprocessing.size}px, bs {dls.bs}, lr {learn.lr:g}, {epochs} epochs; "
+          f"{len(dls.train_ds)} train / {len(dls.valid_ds)} radnb-valid / {len(dls.test_records)} PneumoniaMNIST-val)")
+    print("| val AUROC (95% CI) | acc @0.5 | threshold chosen | acc @chosen | bal. acc @chosen | epoch kept | "
+          "wall s (fit) | CPU s | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {at_half.auc:.4f} ({at_half.auc_ci[0]:.3f}-{at_half.auc_ci[1]:.3f}) | {at_half.metrics['accuracy']:.3f} | "
+          f"{threshold:.2f} | {at_chosen.metrics['accuracy']:.3f} | {at_chosen.metrics['balanced_accuracy']:.3f} | "
+          f"{learn.keep_best_epoch.epoch_kept} of {epochs} | {wall:.0f} ({fit_wall:.0f}) | {cpu:.0f} | "
+          f"{peak_rss_gb():.2f} |", flush=True)
+
+
+def subset(train_y, n, seed):
+    """n training images drawn at random with the training split's class mix, at least 4 of each class."""
+    rng = np.random.default_rng(seed)
+    normal, pneumonia = np.flatnonzero(train_y == 0), np.flatnonzero(train_y == 1)
+    n_normal = max(4, int(round(n * len(normal) / len(train_y))))
+    return np.sort(np.concatenate([rng.choice(normal, n_normal, replace=False),
+                                   rng.choice(pneumonia, n - n_normal, replace=False)]))
+
+
+def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
+    import radnb
+    import radnb.train as rt
+    from fastai.torch_core import set_seed
+
+    train_x, train_y, _, _ = data
+    sources = {}
+    if "synthetic" in paths:
+        t0, c0 = time.perf_counter(), time.process_time()
+        sources["synthetic"] = radnb.pretrain(size=28, windows=None, verbose=False)
+        print(f"synthetic source (radnb.pretrain(), chest_xray_external at 28px): {time.perf_counter() - t0:.0f} s wall, "
+              f"{time.process_time() - c0:.0f} s CPU", flush=True)
+    if "self_supervised" in paths:
+        t0, c0 = time.perf_counter(), time.process_time()
+        sources["self_supervised"] = radnb.pretrain("self_supervised", data=train_x, windows=None, verbose=False,
+                                                    epochs=ssl_epochs, max_items=ssl_items)
+        print(f"self-supervised source (contrastive, {min(len(train_x), ssl_items or len(train_x))} unlabelled "
+              f"training images, {ssl_epochs or 'default'} epochs): "
+              f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU", flush=True)
+    results = {}
+    for n in sizes:
+        for seed in seeds:
+            pick = subset(train_y, n, seed)
+            images, labels, patients, split = split_table(*data, pick=pick)
+            for path in paths:
+                set_seed(seed)
+                dls = rt.classification_dls(images, label=labels, patient=patients, split=split, seed=seed,
+                                            progress=False)
+                learn = rt.classifier(dls, pretrained=sources.get(path, False))
+                wall, cpu = fit(learn, epochs, path != "scratch")
+                report = rt.evaluate(learn, "test", n_bootstrap=0)
+                results.setdefault((n, path), []).append((report.auc, collapsed(report), wall))
+                print(f"  n={n} seed={seed} {path}: val AUROC {report.auc:.3f}, kept epoch "
+                      f"{learn.keep_best_epoch.epoch_kept}, collapsed at 0.5: {collapsed(report)}, {wall:.0f} s",
+                      flush=True)
+    print(f"\n(b) labelled subsets of the training split, {len(seeds)} seeds, {epochs} epochs "
+          "(fit_one_cycle from scratch; fine_tune from a pretrained file); AUROC on the PneumoniaMNIST validation split")
+    print("| images | " + " | ".join(paths) + " | pretrained beats scratch (seeds) |")
+    print("|---|" + "---|" * len(paths) + "---|")
+    for n in sizes:
+        cells = []
+        for path in paths:
+            aucs = np.array([r[0] for r in results[(n, path)]])
+            n_coll = sum(r[1] for r in results[(n, path)])
+            cells.append(f"{aucs.mean():.3f} ({aucs.min():.3f}-{aucs.max():.3f})" + (f", {n_coll} collapsed" if n_coll else ""))
+        wins = []
+        for path in paths:
+            if path == "scratch" or ("scratch" not in paths):
+                continue
+            w = sum(a[0] > b[0] for a, b in zip(results[(n, path)], results[(n, "scratch")]))
+            wins.append(f"{path} {w}/{len(seeds)}")
+        print(f"| {n} | " + " | ".join(cells) + f" | {', '.join(wins)} |", flush=True)
+
+
+def run_synthetic(epochs):
+    import radnb
+    import radnb.train as rt
+    from fastai.torch_core import set_seed
+
+    set_seed(0)
+    start, cpu = time.perf_counter(), time.process_time()
+    dls = rt.classification_dls(radnb.sample_data("chest_xray"), windows="auto", progress=False)
+    learn = rt.classifier(dls)
+    fit_wall, _ = fit(learn, epochs, False)
+    report = rt.evaluate(learn, n_bootstrap=200)
+    print(f"\n(c) synthetic chest set (sample_data('chest_xray'): {len(dls.train_ds)} train / {len(dls.valid_ds)} valid, "
+          f"{learn.radnb.arch}, {dls.preprocessing.size}px, {epochs} epochs)")
+    print("| AUROC (95% CI) | acc @0.5 | epoch kept | wall s (fit) | CPU s |")
+    print("|---|---|---|---|---|")
+    print(f"| {report.auc:.3f} ({report.auc_ci[0]:.3f}-{report.auc_ci[1]:.3f}) | {report.metrics['accuracy']:.3f} | "
+          f"{learn.keep_best_epoch.epoch_kept} | {time.perf_counter() - start:.0f} ({fit_wall:.0f}) | "
+          f"{time.process_time() - cpu:.0f} |", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="full,subsets,synthetic")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--epochs", type=int, default=10, help="epochs of the full-data and synthetic runs")
+    ap.add_argument("--subset-epochs", type=int, default=20)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sizes", default="32,64,128,512")
+    ap.add_argument("--paths", default="scratch,synthetic,self_supervised")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    ap.add_argument("--ssl-epochs", type=int, default=None, help="epochs of the self-supervised source (default: radnb's)")
+    ap.add_argument("--ssl-items", type=int, default=None, help="unlabelled images for it (default: all training images)")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from radnb.system import device_info
+
+    info = device_info()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"device: {info.kind}, torch threads {torch.get_num_threads()}, load average at start {load:.1f} "
+          f"(a shared machine: wall times are under load; CPU seconds are the process's own)", flush=True)
+    only = set(args.only.split(","))
+    if only & {"full", "subsets"}:
+        data = load_npz(args.data.resolve())
+    if "full" in only:
+        run_full(data, args.epochs)
+    if "subsets" in only:
+        run_subsets(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.subset_epochs,
+                    args.paths.split(","), args.ssl_epochs, args.ssl_items)
+    if "synthetic" in only:
+        run_synthetic(args.epochs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
