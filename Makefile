@@ -3,27 +3,38 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
+LAB_STAMP := $(VENV)/.radnb-lab-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks benchmarks help
+.PHONY: lab test install install-lab data browser clean-notebooks benchmarks help colab-check binder-check
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
+	@echo "make colab-check  - would installing radnb move Colab's packages? (pip's resolver, nothing installed)"
+	@echo "make binder-check - build binder/ as repo2docker does, in a fresh venv, and run every notebook in it"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Reinstall when the package metadata changes.
+# Reinstall when the package metadata changes. `make lab` needs radnb[lab] (JupyterLab,
+# Notebook 7); `make test` needs radnb[dev] (lab + pytest, playwright, ...). The core install
+# (`pip install radnb`, Colab's notebooks) brings no front end: see docs/DEVELOPING.md.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(LAB_STAMP)
+
+$(LAB_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[lab]"
+	touch $(LAB_STAMP)
 
 install: $(STAMP)
 
-data: install
+install-lab: $(LAB_STAMP)
+
+data: install-lab
 	$(VENV)/bin/radnb data prepare
 
 # Jupyter refuses to run as root without --allow-root (containers, Binder-like machines).
@@ -47,6 +58,13 @@ test: install browser
 
 benchmarks: install
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+colab-check: install
+	$(PY) platforms/resolve_check.py
+
+# Binder's build and every notebook in it (slow: a fresh venv and the whole curriculum).
+binder-check: install
+	$(PY) platforms/binder_check.py $(BINDER_ARGS)
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean notebooks
