@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.radnb-installed
 LAB_STAMP := $(VENV)/.radnb-lab-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install install-lab data browser clean-notebooks benchmarks help colab-check binder-check
+.PHONY: lab test install install-lab data browser clean-notebooks benchmarks help colab-check binder-check test-pythons
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
 	@echo "make test   - create/update .venv and run the whole test suite (notebooks and browser tests included)"
 	@echo "make benchmarks - print the benchmark tables"
 	@echo "make colab-check  - would installing radnb move Colab's packages? (pip's resolver, nothing installed)"
+	@echo "make test-pythons - the fast tests on Python 3.10 and 3.13 (venvs under .venvs/)"
 	@echo "make binder-check - build binder/ as repo2docker does, in a fresh venv, and run every notebook in it"
 
 $(PY):
@@ -65,6 +66,9 @@ colab-check: install
 # Binder's build and every notebook in it (slow: a fresh venv and the whole curriculum).
 binder-check: install
 	$(PY) platforms/binder_check.py $(BINDER_ARGS)
+
+test-pythons: install
+	$(PY) platforms/python_versions.py 3.10 3.13
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean notebooks
