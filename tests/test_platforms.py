@@ -84,3 +84,18 @@ def test_viewer_switches_on_colabs_widget_manager_through_anywidget(monkeypatch)
     metadata = bundle[1] if isinstance(bundle, tuple) else {}
     assert "colab" in str(metadata), metadata
     assert detect_platform().name == "colab"
+
+
+def test_itkwidgets_backend_says_exactly_why_it_cannot_display(monkeypatch):
+    import radnb
+    from radnb.viewers import render3d
+
+    versions = {"itkwidgets": "0.32.6", "ipywidgets": "8.1.9"}
+    monkeypatch.setattr(render3d, "_version", versions.get)
+    monkeypatch.setattr(render3d, "_available", lambda name: name == "itkwidgets")
+    with pytest.raises(render3d.View3DBackendError, match=r"requires ipywidgets < 8.*ipyniivue") as err:
+        radnb.view3d(np.zeros((4, 8, 8)), backend="itkwidgets")
+    assert isinstance(err.value, radnb.RadnbError)
+    versions["itkwidgets"] = "1.0a55"
+    with pytest.raises(render3d.View3DBackendError, match="from the web"):
+        radnb.view3d(np.zeros((4, 8, 8)))  # picked automatically when it is the only backend
