@@ -125,9 +125,14 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(src, target)
 
 
-def build(work: Path, report: BinderReport, log) -> Optional[dict]:
+def build(work: Path, report: BinderReport, log, reuse: bool = False) -> Optional[dict]:
     """Steps 1-3; returns the environment for running the notebooks, or None on failure."""
     home, repo, venv = work / "home", work / "home" / "repo", work / "venv"
+    if reuse and (work / "built.json").exists():  # a kept build (--work ... --reuse): run the notebooks again
+        saved = json.loads((work / "built.json").read_text())
+        report.python, report.torch, report.build_s, report.notes = saved["python"], saved["torch"], saved["build_s"], saved["notes"]
+        report.notes.append("reused an earlier build (--reuse): build time is that build's")
+        return saved["env"]
     copy_checkout(repo)
     python = runtime_python(repo / "binder")
     start = time.perf_counter()
@@ -170,6 +175,8 @@ def build(work: Path, report: BinderReport, log) -> Optional[dict]:
         return None
     env["_VENV_PYTHON"] = str(venv / "bin" / "python")
     env["_REPO"] = str(repo)
+    (work / "built.json").write_text(json.dumps({"python": report.python, "torch": report.torch,
+                                                 "build_s": report.build_s, "notes": report.notes, "env": env}))
     return env
 
 
@@ -199,14 +206,14 @@ def run_notebooks(env: dict, report: BinderReport, names: Optional[List[str]], b
 
 
 def check(work: Optional[Path] = None, notebooks: Optional[List[str]] = None,
-          budget: float = NOTEBOOK_BUDGET_S, keep: bool = False) -> BinderReport:
+          budget: float = NOTEBOOK_BUDGET_S, keep: bool = False, reuse: bool = False) -> BinderReport:
     """Build and run; return the report (``work`` defaults to a temporary folder, removed after)."""
     report = BinderReport()
     tmp = Path(tempfile.mkdtemp(prefix="radnb-binder-")) if work is None else Path(work)
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         with open(tmp / "build.log", "w") as log:
-            env = build(tmp, report, log)
+            env = build(tmp, report, log, reuse=reuse)
         if env is not None:
             print(f"built in {report.build_s:.0f} s (Python {report.python}, torch {report.torch}); running notebooks",
                   flush=True)
@@ -225,9 +232,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--work", type=Path, help="folder for the build (kept); default: a temporary one")
     parser.add_argument("--notebooks", nargs="*", help="only these (prefixes, e.g. 00 01)")
     parser.add_argument("--budget", type=float, default=NOTEBOOK_BUDGET_S, help="seconds per notebook")
+    parser.add_argument("--reuse", action="store_true", help="with --work: reuse a finished build there")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
-    report = check(args.work, args.notebooks, args.budget)
+    report = check(args.work, args.notebooks, args.budget, reuse=args.reuse)
     print(report.table())
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=1))
