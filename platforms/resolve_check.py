@@ -119,7 +119,9 @@ def _pip_resolve(requirements: Sequence[str], constraints: Path, python_version:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         cmd = [
+            # --target: older pips (Python 3.10's 23.0) accept --platform only with it; nothing is written
             sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+            "--target", str(Path(tmp) / "target"),
             "--report", str(report), "--python-version", python_version, "--only-binary=:all:",
             *platform_flags(glibc), "--implementation", "cp", "-c", str(constraints), *requirements,
         ]
