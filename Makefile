@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.radnb-installed
+LAB_STAMP := $(VENV)/.radnb-lab-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test install data browser clean-notebooks student-notebooks benchmarks fuzz help labextension hub-tools hub-test
+.PHONY: lab test install install-lab data browser clean-notebooks student-notebooks benchmarks fuzz help labextension hub-tools hub-test colab-check binder-check test-pythons
 
 help:
 	@echo "make lab    - create .venv, install radnb, prepare sample data, start JupyterLab on notebooks/"
@@ -15,19 +16,30 @@ help:
 	@echo "make hub-test - run a class on a local JupyterHub (3 students, grading; deploy/jupyterhub/)"
 	@echo "make student-notebooks - regenerate notebooks/ (student versions) from instructor/notebooks/"
 	@echo "make fuzz   - a long mutation-fuzzing run of the DICOM reader, deidentify and phi_report (FUZZ_MUTANTS=5000)"
+	@echo "make colab-check  - would installing radnb move Colab's packages? (pip's resolver, nothing installed)"
+	@echo "make test-pythons - the fast tests on Python 3.10 and 3.13 (venvs under .venvs/)"
+	@echo "make binder-check - build binder/ as repo2docker does, in a fresh venv, and run every notebook in it"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Reinstall when the package metadata changes.
+# Reinstall when the package metadata changes. `make lab` needs radnb[lab] (JupyterLab,
+# Notebook 7); `make test` needs radnb[dev] (lab + pytest, playwright, ...). The core install
+# (`pip install radnb`, Colab's notebooks) brings no front end: see docs/DEVELOPING.md.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(LAB_STAMP)
+
+$(LAB_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[lab]"
+	touch $(LAB_STAMP)
 
 install: $(STAMP)
 
-data: install
+install-lab: $(LAB_STAMP)
+
+data: install-lab
 	$(VENV)/bin/radnb data prepare
 
 # Jupyter refuses to run as root without --allow-root (containers, Binder-like machines).
@@ -79,6 +91,16 @@ FUZZ_SEED ?= $(shell date +%s)
 fuzz: install
 	@echo "fuzzing $(FUZZ_MUTANTS) mutants with seed $(FUZZ_SEED) (rerun one with FUZZ_SEED=...)"
 	RADNB_FUZZ_MUTANTS=$(FUZZ_MUTANTS) RADNB_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest tests/test_fuzz.py -p no:cacheprovider -q $(PYTEST_ARGS)
+
+colab-check: install
+	$(PY) platforms/resolve_check.py
+
+# Binder's build and every notebook in it (slow: a fresh venv and the whole curriculum).
+binder-check: install
+	$(PY) platforms/binder_check.py $(BINDER_ARGS)
+
+test-pythons: install
+	$(PY) platforms/python_versions.py 3.10 3.13
 
 clean-notebooks: install
 	$(PY) -m radnb.cli notebooks clean instructor/notebooks

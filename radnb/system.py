@@ -1,7 +1,9 @@
-"""What this machine offers radnb: compute device, versions, data directory.
+"""What this machine offers radnb: platform, compute device, versions, data directory.
 
-``device_info()`` decides where training runs (CUDA, Apple MPS or CPU) and says
-why; ``doctor()`` collects what a student pastes into a help request.
+``detect_platform()`` says where the notebook runs (Google Colab, Binder, a
+JupyterHub, or a local install); ``device_info()`` decides where training runs
+(CUDA, Apple MPS or CPU) and says why; ``doctor()`` collects what a student
+pastes into a help request.
 
 Examples
 --------
@@ -67,6 +69,87 @@ class DeviceInfo:
             extras.append("channels_last")
         extra = f" [{', '.join(extras)}]" if extras else ""
         return f"{self.kind}: {self.name}{mem}{extra} — {self.reason}"
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """Where this Python runs, as far as radnb can tell.
+
+    Attributes
+    ----------
+    name
+        ``"colab"``, ``"binder"``, ``"jupyterhub"`` or ``"local"``.
+    label
+        The name a student recognises ("Google Colab", "Binder (mybinder.org)", ...).
+    evidence
+        What radnb saw (a module or an environment variable), so a wrong guess can be traced.
+    advice
+        One sentence on what this platform means for the course.
+    """
+
+    name: str
+    label: str
+    evidence: str
+    advice: str
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.evidence}): {self.advice}"
+
+
+_BINDER_VARS = ("BINDER_LAUNCH_HOST", "BINDER_REPO_URL", "BINDER_REF_URL", "BINDER_REQUEST", "BINDER_SERVICE_HOST")
+_HUB_VARS = ("JUPYTERHUB_API_URL", "JUPYTERHUB_SERVICE_PREFIX", "JUPYTERHUB_USER")
+_COLAB_VARS = ("COLAB_RELEASE_TAG", "COLAB_GPU", "COLAB_BACKEND_VERSION")
+
+
+def detect_platform(environ: Optional[Dict[str, str]] = None, modules: Optional[Dict[str, object]] = None) -> PlatformInfo:
+    """Tell Google Colab, Binder, a JupyterHub and a local install apart.
+
+    Colab: ``google.colab`` is imported or a ``COLAB_*`` variable is set. Binder
+    (which runs on a JupyterHub) sets ``BINDER_*`` variables, so it is checked
+    before a plain JupyterHub (``JUPYTERHUB_*``). Anything else is local.
+
+    Parameters
+    ----------
+    environ, modules
+        The environment and ``sys.modules`` to judge (default: this process's).
+
+    Examples
+    --------
+    >>> detect_platform({"COLAB_RELEASE_TAG": "release-colab_20260819"}, {}).name
+    'colab'
+    >>> detect_platform({"BINDER_LAUNCH_HOST": "https://mybinder.org/", "JUPYTERHUB_USER": "x"}, {}).name
+    'binder'
+    >>> detect_platform({}, {}).name
+    'local'
+    """
+    env = os.environ if environ is None else environ
+    mods = sys.modules if modules is None else modules
+    colab_vars = [v for v in _COLAB_VARS if v in env]
+    if "google.colab" in mods or colab_vars:
+        evidence = "google.colab is imported" if "google.colab" in mods else f"{colab_vars[0]} is set"
+        return PlatformInfo(
+            "colab", "Google Colab", evidence,
+            "radnb is installed into Colab's own Python and keeps its torch, numpy and widgets; "
+            "files are lost when the runtime stops, and a GPU is available from Runtime > Change runtime type.",
+        )
+    binder_vars = [v for v in _BINDER_VARS if v in env]
+    if binder_vars:
+        return PlatformInfo(
+            "binder", "Binder (mybinder.org)", f"{binder_vars[0]} is set",
+            "about 2 GB of memory and no GPU; the session stops after about 10 idle minutes and nothing "
+            "you change is kept, so download work you want to keep.",
+        )
+    hub_vars = [v for v in _HUB_VARS if v in env]
+    if hub_vars:
+        user = env.get("JUPYTERHUB_USER")
+        return PlatformInfo(
+            "jupyterhub", "a JupyterHub" + (f" (user {user})" if user else ""), f"{hub_vars[0]} is set",
+            "your course's server: files in your home folder are kept between sessions.",
+        )
+    return PlatformInfo(
+        "local", "a local install", "no Colab, Binder or JupyterHub markers",
+        "your own computer or server: radnb, its data and your notebooks stay where you put them.",
+    )
 
 
 def _system_ram_gb() -> Optional[float]:
@@ -149,6 +232,18 @@ def _widgets_in_jupyterlab() -> bool:
     return False
 
 
+def _widget_front_end(report: Dict[str, object]) -> str:
+    """How the viewers' widgets reach the page here, with the known mismatch spelled out."""
+    if detect_platform().name == "colab":
+        return "not needed: Colab draws widgets with its own widget manager, which anywidget switches on"
+    found = _widgets_in_jupyterlab()
+    widgets, lab = str(report.get("ipywidgets", "")), str(report.get("jupyterlab", ""))
+    if lab[:1].isdigit() and int(lab.split(".")[0]) >= 4 and widgets.startswith("7."):
+        return ("MISMATCH: JupyterLab 4 needs ipywidgets 8, but ipywidgets " + widgets + " is installed; "
+                "run `pip install 'ipywidgets>=8'` (or use classic Notebook 6, which ipywidgets 7 supports)")
+    return "installed" if found else "not found in this environment"
+
+
 def doctor() -> Dict[str, object]:
     """Collect versions, compute device and data directory status.
 
@@ -158,14 +253,16 @@ def doctor() -> Dict[str, object]:
     Examples
     --------
     >>> report = doctor()
-    >>> "python" in report and "device" in report
+    >>> "python" in report and "device" in report and "runs on" in report
     True
     """
     report: Dict[str, object] = {}
     report["radnb"] = _version("radnb")
+    report["runs on"] = str(detect_platform())
     report["python"] = platform.python_version()
     report["platform"] = platform.platform()
-    for mod in ("numpy", "torch", "torchvision", "fastai", "pydicom", "ipywidgets", "anywidget", "jupyterlab"):
+    for mod in ("numpy", "torch", "torchvision", "fastai", "pydicom", "ipywidgets", "anywidget", "ipykernel",
+                "jupyterlab", "notebook"):
         report[mod] = _version(mod) or "not installed"
     decoders = [m for m in ("libjpeg", "openjpeg", "rle") if _version(m)]
     report["dicom decoders"] = ", ".join(decoders) if decoders else "none (compressed DICOM cannot be read)"
@@ -173,7 +270,7 @@ def doctor() -> Dict[str, object]:
         report["device"] = str(device_info())
     except Exception as exc:  # torch broken: say so rather than crash the report
         report["device"] = f"unknown ({exc})"
-    report["jupyterlab widgets"] = "installed" if _widgets_in_jupyterlab() else "not found in this environment"
+    report["jupyterlab widgets"] = _widget_front_end(report)
     from .serverext import labextension_status
 
     report["jupyterlab extension"] = labextension_status()
@@ -187,7 +284,6 @@ def doctor() -> Dict[str, object]:
     except OSError as exc:
         writable = f"NOT writable ({exc.strerror}); set RADNB_DATA to a folder you can write"
     report["data dir"] = f"{ddir} ({writable})"
-    report["in colab"] = "google.colab" in sys.modules
     return report
 
 

@@ -80,22 +80,31 @@ def badges_table(notebooks: Iterable[str]) -> str:
 
 def install_cell_source() -> str:
     """The first code cell of every notebook: installs radnb on Colab when it is missing,
-    and does nothing anywhere else (Binder and local installs already have radnb).
+    and says where the notebook runs (Colab, Binder, a JupyterHub or a local install).
+
+    On Colab, radnb's core install adds only what Colab lacks (pydicom and its decoders)
+    and keeps Colab's torch, numpy and widgets, so no runtime restart is needed (checked by
+    ``platforms/resolve_check.py``). Binder and local installs already have radnb.
 
     Examples
     --------
-    >>> "google.colab" in install_cell_source()
+    >>> src = install_cell_source()
+    >>> "google.colab" in src and "detect_platform" in src
     True
     """
     return (
-        "# Installs radnb when this notebook runs on Google Colab (about a minute); does nothing elsewhere.\n"
-        "import sys\n"
+        "# Installs radnb on Google Colab (about a minute) and says where this notebook runs.\n"
+        "import os, sys\n"
         "\n"
-        'if "google.colab" in sys.modules:\n'
+        'if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:\n'
         "    try:\n"
         "        import radnb\n"
-        "    except ImportError:\n"
-        f'        %pip install -q "{install_spec()}"'
+        "    except ImportError:  # Colab's own torch, numpy and widgets are kept\n"
+        f'        %pip install -q "{install_spec()}"\n'
+        "\n"
+        "from radnb.system import detect_platform\n"
+        "\n"
+        'print("Running on", detect_platform())'
     )
 
 

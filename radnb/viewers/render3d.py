@@ -9,10 +9,14 @@ Examples
 --------
 >>> import numpy as np, radnb
 >>> try:
-...     radnb.view3d(np.zeros((8, 8, 8)))
+...     widget = radnb.view3d(np.zeros((8, 8, 8)))
 ... except radnb.MissingDependencyError as err:
-...     "pip install" in str(err)
-True
+...     assert "pip install" in str(err)
+
+itkwidgets is accepted as ``backend="itkwidgets"`` only where it can display: 0.32 needs
+ipywidgets 7 (classic Notebook 6, Colab's stack), and the 1.0 alphas fetch their viewer
+from the web, so :func:`itkwidgets_problem` says why it cannot and :func:`view3d` raises
+:class:`View3DBackendError` with that reason.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, RadnbError
 from .volume import as_labels, as_volume
 
 
@@ -32,6 +36,47 @@ def _available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+class View3DBackendError(RadnbError):
+    """The requested 3D backend is installed but cannot display in this environment."""
+
+
+def _version(dist: str) -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def itkwidgets_problem(itkwidgets_version: Optional[str], ipywidgets_version: Optional[str]) -> Optional[str]:
+    """Why itkwidgets cannot display here, in plain words, or None when it can.
+
+    Examples
+    --------
+    >>> "ipywidgets 7" in itkwidgets_problem("0.32.6", "8.1.9")
+    True
+    >>> itkwidgets_problem("0.32.6", "7.7.1") is None
+    True
+    >>> "from the web" in itkwidgets_problem("1.0a55", "8.1.9")
+    True
+    """
+    if itkwidgets_version is None:
+        return None
+    major = int(itkwidgets_version.split(".")[0])
+    widgets_major = int((ipywidgets_version or "0").split(".")[0])
+    if major == 0 and widgets_major >= 8:
+        return (f"itkwidgets {itkwidgets_version} is built for ipywidgets 7 (it requires ipywidgets < 8), but this "
+                f"environment has ipywidgets {ipywidgets_version} (JupyterLab 4 needs ipywidgets 8), so its viewer "
+                "cannot be drawn here. Use radnb.view3d(..., backend='ipyniivue') (%pip install \"radnb[view3d]\"), "
+                "or itkwidgets 0.32 in classic Notebook 6 with ipywidgets 7.7 (Colab's stack).")
+    if major >= 1:
+        return (f"itkwidgets {itkwidgets_version} downloads its viewer application from the web each time it is "
+                "shown, so it stays blank offline or behind a hospital firewall. Use radnb.view3d(..., "
+                "backend='ipyniivue') (%pip install \"radnb[view3d]\"), whose viewer is inside the package.")
+    return None
 
 
 def _nifti(array: np.ndarray, spacing: Sequence[float], path: Path) -> Path:
@@ -82,6 +127,9 @@ def view3d(volume: Any, labels: Any = None, *, backend: Optional[str] = None,
         raise MissingDependencyError("3D rendering (radnb.view3d)", backend or "ipyniivue", "ipyniivue  (or: %pip install \"radnb[view3d]\")")
     lab = as_labels(labels, vol.shape[:3], "labels") if labels is not None else None
     if backend == "itkwidgets":
+        problem = itkwidgets_problem(_version("itkwidgets"), _version("ipywidgets"))
+        if problem:
+            raise View3DBackendError(problem)
         import itkwidgets
 
         kwargs = {"image": np.asarray(vol.array, dtype=np.float32)}
