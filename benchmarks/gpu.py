@@ -13,7 +13,7 @@ modern GPU) that also runs on a CPU, so it is known to work before a GPU is spen
 * liver/lesion segmentation on the synthetic CT set: Dice per class, wall time, peak memory;
 * transfer: ``radnb.pretrain`` then ``fine_tune`` on a small target set, against the same model
   from scratch;
-* the curriculum notebooks (default 02-06) executed top to bottom with their own device
+* the curriculum notebooks (default 02-06; the instructor sources, so the checks have answers) executed top to bottom with their own device
   parameters (``FAST = not GPU``), time per notebook and whether every graded check passed.
 
 Every section runs even when an earlier one fails; a failure is printed in its row. The table
@@ -295,9 +295,9 @@ def section_notebooks(args, add, tmp: Path):
     names = [n for n in args.notebooks.split(",") if n and n != "none"]
     paths = []
     for name in names:
-        found = sorted((ROOT / "notebooks").glob(f"{name.replace('.ipynb', '')}*.ipynb"))
+        found = sorted((ROOT / "instructor" / "notebooks").glob(f"{name.replace('.ipynb', '')}*.ipynb"))
         if not found:
-            add(f"notebook {name}", "missing", "no such notebook in notebooks/")
+            add(f"notebook {name}", "missing", "no such notebook in instructor/notebooks/")
         paths += found[:1]
     for path in paths:
         results = tmp / f"{path.stem}-results.json"
