@@ -77,7 +77,7 @@ def test_wheel_ships_the_extension_and_jupyter_lists_it(tmp_path):
     assert "radnb/serverext.py" in names and "radnb/viewers/static/viewer.js" in names
 
     prefix = tmp_path / "prefix"
-    res = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), str(wheel)])
+    res = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), str(wheel)])
     assert res.returncode == 0, res.stderr[-3000:]
     env = dict(os.environ, JUPYTER_PATH=str(prefix / "share" / "jupyter"),
                JUPYTER_CONFIG_PATH=str(prefix / "etc" / "jupyter"), NO_COLOR="1")
@@ -99,7 +99,7 @@ def test_editable_install_from_a_clone_ships_the_committed_build(tmp_path):
     """
     prefix = tmp_path / "prefix"
     env = dict(os.environ, SKIP_JUPYTER_BUILDER="1")
-    res = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), "-e", str(REPO)],
+    res = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), "-e", str(REPO)],
                env=env)
     if res.returncode != 0 and "NewConnectionError" in res.stderr:
         pytest.skip("the package index is not reachable to fetch the build backend")
