@@ -433,8 +433,7 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
         _share_cpu_threads()  # the learner set the threads for a single process
     if not verbose:
         from fastai.callback.progress import ProgressCallback
-
-        from fastcore.basics import noop
+        from fastai.imports import noop  # the one learn.no_logging() uses, which radnb's callbacks recognise
 
         learn.remove_cb(ProgressCallback)
         learn.logger = noop  # fastai prints each epoch's row when there is no progress bar
