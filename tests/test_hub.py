@@ -180,7 +180,7 @@ def _server_memory_mb(hub_process: psutil.Process, name: str) -> float:
 def _course_repository(tmp: Path) -> Path:
     """The instructor's release of notebook 00, committed to a git repository (what nbgitpuller pulls)."""
     repo = tmp / "radnb-class"
-    subprocess.run([sys.executable, "-m", "radnb.cli", "course", "release", str(ROOT / "notebooks" / "00_welcome.ipynb"),
+    subprocess.run([sys.executable, "-m", "radnb.cli", "course", "release", str(ROOT / "instructor" / "notebooks" / "00_welcome.ipynb"),
                     str(repo)], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     git = ["git", "-C", str(repo), "-c", "user.name=Instructor", "-c", "user.email=instructor@example.org"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -323,7 +323,7 @@ c.JupyterHub.services = [{{"name": "test", "api_token": {token!r}}}]
         assert hub.api("GET", f"/users/{INSTRUCTOR}").json()["admin"]  # RADNB_INSTRUCTORS -> hub admin
         figures["instructor_start_s"] = round(hub.start_server(INSTRUCTOR), 2)
         grading_started = time.monotonic()
-        source = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+        source = nbformat.read(ROOT / "instructor" / "notebooks" / "00_welcome.ipynb", as_version=4)
         hub.user(INSTRUCTOR, "PUT", "/api/contents/course-source", json={"type": "directory"})
         hub.user(INSTRUCTOR, "PUT", "/api/contents/course-source/00_welcome.ipynb",
                  json={"type": "notebook", "format": "json", "content": source})
