@@ -92,8 +92,11 @@ def show_quiz(item: registry.Quiz, result: CheckResult) -> None:
 
             # the widget, plus the quiz as plain text for where no widget can render (an exported
             # notebook, a viewer without widget support); JupyterLab prefers the widget
-            bundle = widget._repr_mimebundle_() or {}
-            bundle["text/plain"] = quiz_text(item, result)
-            display(bundle, raw=True)
+            if hasattr(widget, "_repr_mimebundle_"):  # ipywidgets 8
+                bundle = widget._repr_mimebundle_() or {}
+                bundle["text/plain"] = quiz_text(item, result)
+                display(bundle, raw=True)
+            else:  # ipywidgets 7 (Colab) displays itself through _ipython_display_
+                display(widget)
             return
     print(quiz_text(item, result))
