@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import DicomError, MissingDependencyError, RadnbError
 from .masks import Grid, LabelMap, MaskError, MaskGeometryError, MaskOverlapError, _align, grid_of
+from .read import decode_pixels
 
 PathLike = Union[str, Path]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -201,8 +202,10 @@ def _read_seg(path: PathLike, reference: Any, *, segments: Optional[Sequence[Uni
         raise MaskError("not a DICOM SEG object", path)
     try:
         if not ds.file_meta.TransferSyntaxUID.is_little_endian:
-            _to_little_endian(ds)
+            _to_little_endian(ds, path)
         seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except RadnbError:
+        raise
     except Exception as exc:
         raise MaskError(f"this DICOM SEG could not be read ({type(exc).__name__}: {exc})", path) from None
     labels = {int(n): str(seg.get_segment_description(n).segment_label) for n in seg.segment_numbers}
@@ -266,12 +269,12 @@ def _read_seg(path: PathLike, reference: Any, *, segments: Optional[Sequence[Uni
                     referenced_series_uid=ref_uid)
 
 
-def _to_little_endian(ds: Any) -> None:
-    """highdicom parses little-endian SEGs only: decode a big-endian one with pydicom and store it re-encoded."""
+def _to_little_endian(ds: Any, path: Path) -> None:
+    """highdicom parses little-endian SEGs only: decode a big-endian one (radnb's one guarded decode) and re-encode it."""
     from pydicom.pixels import pack_bits
     from pydicom.uid import ExplicitVRLittleEndian
 
-    frames = ds.pixel_array
+    frames = decode_pixels(ds, path)
     if int(ds.BitsAllocated) == 1:
         ds.PixelData = pack_bits(frames)
         ds["PixelData"].VR = "OB"
