@@ -13,17 +13,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from radnb.viewers.display import window_to_uint8
-from radnb.viewers.testing import _free_port, browser, chromium_path, write_notebook
+from radnb.viewers.testing import _free_port, browser, chromium_path, start_server, stop_server, write_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "platforms"))
@@ -60,27 +56,12 @@ class ClassicNotebook:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Notebook 6 exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"Notebook 6 did not start in {timeout} s: {self.log_path.read_text()[-2000:]}")
+        self.proc = start_server(cmd, env, f"{self.url}/api/status?token={self.token}", self._log, self.log_path,
+                                 "Notebook 6", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        stop_server(self.proc, self._log)
 
 
 class ClassicPage:

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -122,18 +122,9 @@ class JupyterServer:
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
             cmd.append("--allow-root")
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter {self.app} exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"jupyter {self.app} did not start in {timeout} s: {self.log_path.read_text()[-2000:]}")
+        self.proc = start_server(cmd, env, f"{self.url}/api/status?token={self.token}", self._log, self.log_path,
+                                 f"jupyter {self.app}", timeout)
+        return self
 
     def notebook_url(self, name: str) -> str:
         if self.app == "notebook":
@@ -141,14 +132,40 @@ class JupyterServer:
         return f"{self.url}/lab/tree/{name}?token={self.token}"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if getattr(self, "_log", None):
-            self._log.close()
+        stop_server(self.proc, getattr(self, "_log", None))
+
+
+def start_server(cmd: List[str], env: Dict[str, str], status_url: str, log: Any, log_path: Path, name: str,
+                 timeout: float = 60.0) -> subprocess.Popen:
+    """Start a server subprocess (output to ``log``) and wait until ``status_url`` answers 200.
+
+    Raises RuntimeError with the end of the server's log if it exits or does not answer within ``timeout`` s.
+    """
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {Path(log_path).read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(status_url, timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc, None)
+    raise RuntimeError(f"{name} did not start in {timeout} s: {Path(log_path).read_text()[-2000:]}")
+
+
+def stop_server(proc: Optional[subprocess.Popen], log: Any = None) -> None:
+    """Terminate a server started by :func:`start_server` (kill after 10 s) and close its log."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if log is not None:
+        log.close()
 
 
 @contextmanager
