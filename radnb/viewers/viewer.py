@@ -1,7 +1,8 @@
 """The PACS-style slice viewer widget behind :func:`radnb.show` and :func:`radnb.compare`.
 
 Python prepares pixel data, geometry, presets and the numbers tests check; the
-browser (``static/viewer.js``, plain ES module, no build step) windows the
+browser (``static/viewer.js`` and its ES modules in ``static/viewer/``, joined into
+one module by :mod:`radnb.viewers.assets`, no build step) windows the
 pixels with a lookup table on a Canvas2D, so scrolling and window/level never
 wait for the kernel.
 
