@@ -21,7 +21,8 @@ server and its synced state is sent as JSON; no comm, no kernel):
 ``GET /radnb/api/header?path=P&series=K&show_phi=1``
     The header rows, identifying values included only when asked.
 ``GET /radnb/static/viewer.js``
-    The viewer's ES module (``radnb/viewers/static``), the one the notebook widget runs.
+    The viewer's ES module, the one the notebook widget runs: ``radnb/viewers/static/viewer.js``
+    and the modules it imports joined into one (:func:`radnb.viewers.assets.viewer_module`).
 
 Every endpoint requires the Jupyter server's authentication and authorization
 (``contents`` read permission); all are read-only GETs (Jupyter checks its XSRF
@@ -446,7 +447,20 @@ def _handlers(web_app: Any) -> List[Tuple[str, Any, Dict[str, Any]]]:
         def compute_etag(self):
             return tornado.web.StaticFileHandler.compute_etag(self)
 
-    from .viewers.viewer import STATIC_DIR
+    from .viewers.assets import STATIC_DIR, viewer_module
+
+    class ViewerModuleHandler(JupyterHandler):
+        """The viewer's ES modules joined into one (the very string the notebook widget runs)."""
+
+        auth_resource = "contents"
+
+        @tornado.web.authenticated
+        @authorized
+        def get(self):
+            self.check_xsrf_cookie()
+            self.set_header("Content-Type", "text/javascript; charset=utf-8")
+            self.set_header("Cache-Control", "no-cache")
+            self.finish(viewer_module())
 
     base = web_app.settings["base_url"]
     return [
@@ -455,7 +469,8 @@ def _handlers(web_app: Any) -> List[Tuple[str, Any, Dict[str, Any]]]:
         (url_path_join(base, API, "pixels"), PixelsHandler, {}),
         (url_path_join(base, API, "header"), HeaderHandler, {}),
         (url_path_join(base, API, "preview"), PreviewHandler, {}),
-        (url_path_join(base, "radnb", "static", "(viewer\\.js|viewer\\.css)"), ViewerStaticHandler, {"path": str(STATIC_DIR)}),
+        (url_path_join(base, "radnb", "static", "viewer\\.js"), ViewerModuleHandler, {}),
+        (url_path_join(base, "radnb", "static", "(viewer\\.css)"), ViewerStaticHandler, {"path": str(STATIC_DIR)}),
     ]
 
 

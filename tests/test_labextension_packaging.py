@@ -75,6 +75,8 @@ def test_wheel_ships_the_extension_and_jupyter_lists_it(tmp_path):
     assert any(n.startswith(f"{share}static/remoteEntry.") for n in names)
     assert f"{data}etc/jupyter/jupyter_server_config.d/radnb.json" in names
     assert "radnb/serverext.py" in names and "radnb/viewers/static/viewer.js" in names
+    # the viewer's ES modules, joined at run time by radnb.viewers.assets
+    assert {f"radnb/viewers/static/viewer/{p.name}" for p in (REPO / "radnb/viewers/static/viewer").glob("*.js")} <= set(names)
 
     prefix = tmp_path / "prefix"
     res = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), str(wheel)])

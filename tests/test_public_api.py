@@ -21,7 +21,8 @@ DOCTEST_MODULES = [
     "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",
     "radnb.train.prep", "radnb.train.transfer",
     "radnb.viewers.display", "radnb.viewers.volume", "radnb.viewers.gallery", "radnb.viewers.header",
-    "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer",
+    "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer", "radnb.viewers.png",
+    "radnb.viewers.assets", "radnb.viewers.tools", "radnb.grading.results",
 ]
 
 

@@ -210,6 +210,16 @@ def test_show_opens_soft_tissue_and_paints_exact_greys(lab, data):
     page.screenshot(path=str(lab["artifacts"] / "viewer-lab-open.png"))
 
 
+def test_toolbar_has_one_button_per_registered_tool(lab, data):
+    from radnb.viewers.tools import tool_names
+
+    page = lab["page"]
+    assert page.evaluate("() => window.__radnbViewers[0].tools") == list(tool_names())
+    buttons = page.locator(".radnb-viewer").first.locator(".radnb-tool")
+    assert [buttons.nth(i).get_attribute("data-tool") for i in range(buttons.count())] == list(tool_names())
+    assert not lab["errors"]  # the joined module raised nothing in the page
+
+
 def test_wheel_and_arrow_keys_scroll_and_sync_to_python(lab, data):
     page = lab["page"]
     box = _canvas_box(page, 0)

@@ -8,12 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import registry
-from .core import CheckResult, _judge_quiz, _markup
+from .results import _COLOURS, _LABELS, CheckResult, _judge_quiz, _markup
 
 
 def _feedback_html(status: str, message: str, saved_hint: str = "") -> str:
-    from .core import _COLOURS, _LABELS
-
     colour = _COLOURS[status]
     extra = f"<div style='margin-top:4px;opacity:.8'>{_markup(saved_hint)}</div>" if saved_hint else ""
     return (

@@ -3,7 +3,8 @@
 :func:`show` opens one image or volume (with optional label maps and a heat map),
 :func:`compare` shows linked panels (image, truth, prediction, heat map),
 :func:`gallery` a grid of many 2D images, :func:`view3d` a 3D rendering (extra).
-All run offline with no build step: the browser code ships in ``static/``.
+All run offline with no build step: the browser code ships in ``static/`` as ES modules,
+joined into one module per widget by :mod:`radnb.viewers.assets`.
 
 Examples
 --------
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from .gallery import Gallery, gallery
 from .measure import RoiStats, length_mm, roi_stats
-from .static import StaticImage
+from .png import StaticImage
 from .render3d import view3d
 from .viewer import SliceViewer, compare, show
 from .volume import BROWSER_BUDGET_BYTES

@@ -23,7 +23,7 @@ import traitlets as t
 
 from ..errors import InvalidArgumentError
 from .display import window_to_uint8
-from .viewer import STATIC_DIR
+from .assets import gallery_module, viewer_css
 from .volume import as_volume
 
 
@@ -67,8 +67,8 @@ def _items(images: Any) -> List[Any]:
 class Gallery(anywidget.AnyWidget):
     """Grid of thumbnails with captions. ``selected`` is the index of the image opened large (-1: none)."""
 
-    _esm = STATIC_DIR / "gallery.js"
-    _css = STATIC_DIR / "viewer.css"
+    _esm = gallery_module()  # static/gallery.js and what it imports, as one module (assets.py)
+    _css = viewer_css()
 
     _thumbs = t.Bytes(b"").tag(sync=True)
     _tiles = t.List(t.Dict()).tag(sync=True)
@@ -112,7 +112,7 @@ class Gallery(anywidget.AnyWidget):
 
     def to_png(self) -> bytes:
         """PNG of the grid (matplotlib), for exported notebooks."""
-        from .static import render_gallery_png
+        from .png import render_gallery_png
 
         colors = {"wrong": "#c02020", "right": "#208030"}
         return render_gallery_png(self._thumb_arrays, self.captions, self.columns,
@@ -220,7 +220,7 @@ def gallery(
         caps[-1] += f"\n(showing {shown} of {n}; raise limit= to see more)"
     widget = Gallery(windowed, caps, marks, columns, thumb)
     if static:
-        from .static import StaticImage
+        from .png import StaticImage
 
         return StaticImage(widget.to_png())
     return widget

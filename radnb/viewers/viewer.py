@@ -1,7 +1,8 @@
 """The PACS-style slice viewer widget behind :func:`radnb.show` and :func:`radnb.compare`.
 
 Python prepares pixel data, geometry, presets and the numbers tests check; the
-browser (``static/viewer.js``, plain ES module, no build step) windows the
+browser (``static/viewer.js`` and its ES modules in ``static/viewer/``, joined into
+one module by :mod:`radnb.viewers.assets`, no build step) windows the
 pixels with a lookup table on a Canvas2D, so scrolling and window/level never
 wait for the kernel.
 
@@ -39,13 +40,15 @@ import traitlets as t
 from ..errors import InvalidArgumentError
 from . import display
 from .header import header_rows
-from .measure import RoiStats, length_mm, roi_stats
+from .assets import STATIC_DIR, viewer_css, viewer_module  # noqa: F401  (STATIC_DIR: the old import site)
+from .measure import RoiStats
+from .png import StaticImage, render_viewer_png, render_viewer_png_fast
+from .tools import measure_one, tool_names
 from .volume import BROWSER_BUDGET_BYTES, Volume, as_heatmap, as_labels, as_volume
 
-STATIC_DIR = Path(__file__).parent / "static"
 CHUNK_BYTES = 8 * 2**20
 VIEWS = ("axial", "coronal", "sagittal")
-TOOLS = ("wl", "pan", "zoom", "length", "ellipse", "rectangle")
+TOOLS = tool_names()  # the left-drag tools: radnb/viewers/tools.py (browser: static/viewer/tools.js)
 
 
 def _transfer_dtype(arr: np.ndarray) -> np.ndarray:
@@ -124,8 +127,8 @@ class SliceViewer(anywidget.AnyWidget):
     :func:`radnb.viewers.display.window_to_uint8` to predict the grey levels on screen.
     """
 
-    _esm = STATIC_DIR / "viewer.js"
-    _css = STATIC_DIR / "viewer.css"
+    _esm = viewer_module()  # static/viewer.js and the modules it imports, as one module (assets.py)
+    _css = viewer_css()
 
     _layers = t.List(t.Dict()).tag(sync=True)
     _panels = t.List(t.Dict()).tag(sync=True)
@@ -456,16 +459,8 @@ class SliceViewer(anywidget.AnyWidget):
         Lengths come back as ``{"kind": "length", "length_mm": ...}``; ROIs as
         :class:`~radnb.viewers.measure.RoiStats`.
         """
-        out: List[Union[RoiStats, Dict[str, Any]]] = []
-        for m in self.measurements:
-            view, index = m["view"], int(m["index"])
-            sp = self.pixel_spacing(view)
-            if m["kind"] == "length":
-                out.append({"kind": "length", "view": view, "index": index, "length_mm": length_mm(m["p0"], m["p1"], sp)})
-            else:
-                plane = self.slice_array(view, index)
-                out.append(roi_stats(plane, m["p0"], m["p1"], sp, m["kind"], self._units))
-        return out
+        return [measure_one(self.slice_array(m["view"], int(m["index"])), m, self.pixel_spacing(m["view"]), self._units)
+                for m in self.measurements]
 
     # ----- data transfer ---------------------------------------------------------
     def _chunks(self, first_slice: int) -> List[Tuple[int, int]]:
@@ -502,8 +497,6 @@ class SliceViewer(anywidget.AnyWidget):
     # ----- static fallback --------------------------------------------------------
     def to_png(self, dpi: int = 80) -> bytes:
         """A PNG of what the viewer shows now, drawn with matplotlib (titles, legend)."""
-        from .static import render_viewer_png
-
         return render_viewer_png(self, dpi=dpi)
 
     def _repr_mimebundle_(self, **kwargs):
@@ -514,8 +507,6 @@ class SliceViewer(anywidget.AnyWidget):
         try:
             # Drawn with Pillow, not matplotlib: this runs before every viewer appears, and importing
             # and drawing with matplotlib would add 0.5-3 s to the time to first paint.
-            from .static import render_viewer_png_fast
-
             png = render_viewer_png_fast(self)
             data["image/png"] = png
             import base64
@@ -705,8 +696,6 @@ def show(
         show_phi=show_phi,
     )
     if static:
-        from .static import StaticImage
-
         return StaticImage(viewer.to_png())
     return viewer
 
@@ -783,7 +772,5 @@ def compare(
         height=height, budget_bytes=budget_bytes, static_fallback=not static, show_phi=show_phi,
     )
     if static:
-        from .static import StaticImage
-
         return StaticImage(viewer.to_png())
     return viewer

@@ -1,10 +1,7 @@
 // radnb gallery: a grid of uint8 thumbnails (one binary buffer) with captions; click opens one large.
+// (Joined with the modules it imports into one module by radnb/viewers/assets.py, like viewer.js.)
 
-function bytesOf(buf) {
-  if (!buf) return new Uint8Array(0);
-  if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
+import { bytesOf } from "./viewer/util.js";
 
 function paint(canvas, bytes, rows, cols, rgb) {
   canvas.width = cols;

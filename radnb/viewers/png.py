@@ -1,4 +1,8 @@
-"""Static PNG pictures (matplotlib) of what a viewer shows, for exports and ``static=True``.
+"""PNG pictures (matplotlib, Pillow) of what a viewer shows, for exports and ``static=True``.
+
+(Formerly ``radnb.viewers.static``; that name still works for one release, with a warning.)
+This module knows viewers only by the attributes it reads, so it imports nothing from
+:mod:`radnb.viewers.viewer` (which imports it).
 
 Widgets need a live kernel and a widget-aware frontend; nbconvert to HTML or
 PDF and plain-text consoles do not have one. Every viewer therefore also carries
@@ -15,15 +19,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 import numpy as np
 
 from .display import window_to_uint8
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .viewer import SliceViewer
-
 
 class StaticImage:
     """A PNG picture that notebooks display inline (``_repr_png_``).
@@ -64,8 +64,9 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return core & ~inner
 
 
-def render_viewer_png(viewer: "SliceViewer", dpi: int = 80) -> bytes:
-    """Draw every panel of ``viewer`` at its current slice, window and overlays; return PNG bytes."""
+def render_viewer_png(viewer: Any, dpi: int = 80) -> bytes:
+    """Draw every panel of ``viewer`` (a :class:`~radnb.viewers.viewer.SliceViewer`) at its current
+    slice, window and overlays; return PNG bytes. Measurements are not drawn (the browser draws them)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -166,7 +167,7 @@ def heat_alpha(levels: np.ndarray) -> np.ndarray:
     return np.asarray(levels, dtype=np.float32) / 255.0
 
 
-def _slice_label(viewer: "SliceViewer", view: str) -> str:
+def _slice_label(viewer: Any, view: str) -> str:
     axis = ("axial", "coronal", "sagittal").index(view)
     n = viewer.display_shape[axis]
     if n < 2:
@@ -180,7 +181,7 @@ def _blend(rgb: np.ndarray, color: np.ndarray, mask: np.ndarray, alpha: float) -
     rgb[mask] = (1.0 - alpha) * rgb[mask] + alpha * color
 
 
-def render_viewer_png_fast(viewer: "SliceViewer", panel_height: int = 360) -> bytes:
+def render_viewer_png_fast(viewer: Any, panel_height: int = 360) -> bytes:
     """Every panel at its current slice, window and overlays, side by side, drawn with Pillow.
 
     The same pixels as :func:`render_viewer_png` (window, overlay colours, opacity,
