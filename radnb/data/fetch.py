@@ -56,7 +56,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Optional, Union
 
 from ..config import data_dir
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import (ChecksumError, DownloadError, InvalidArgumentError, LockTimeoutError,  # noqa: F401
+                      OfflineError, RadnbError, UnsafeArchiveError)
 
 PathLike = Union[str, Path]
 
@@ -71,37 +72,6 @@ SYNTHETIC_HINT = (
     "Without a network, radnb's synthetic sample data works offline: "
     "radnb.sample_data('chest_xray'), radnb.sample_data('body_part') or radnb.sample_data('ct')."
 )
-
-
-class DownloadError(RadnbError):
-    """A file could not be downloaded (HTTP error, broken connection, stalled server).
-
-    ``.url`` is the address tried and ``.dest`` the cache path where radnb would
-    have put (and will accept) the file.
-    """
-
-    def __init__(self, message: str, url: Optional[str] = None, dest: Optional[PathLike] = None):
-        self.url = url
-        self.dest = Path(dest) if dest is not None else None
-        super().__init__(message)
-
-
-class ChecksumError(DownloadError):
-    """The downloaded (or manually placed) file does not match its pinned checksum; it was discarded."""
-
-
-class OfflineError(DownloadError):
-    """No network, or the server did not answer in time. The message says how to proceed offline."""
-
-
-class UnsafeArchiveError(RadnbError):
-    """An archive tried to write outside its target folder, holds links/devices, or is too large."""
-
-    def __init__(self, message: str, archive: Optional[PathLike] = None, member: Optional[str] = None):
-        self.archive = Path(archive) if archive is not None else None
-        self.member = member
-        prefix = f"{self.archive}: " if self.archive is not None else ""
-        super().__init__(prefix + message)
 
 
 # --------------------------------------------------------------------------- helpers

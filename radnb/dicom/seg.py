@@ -27,16 +27,12 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DicomError, MissingDependencyError, RadnbError
+from ..errors import DicomError, MissingDependencyError, RadnbError, SegmentationObjectError  # noqa: F401
 from .masks import Grid, LabelMap, MaskError, MaskGeometryError, MaskOverlapError, _align, grid_of
 
 PathLike = Union[str, Path]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
-
-
-class SegmentationObjectError(DicomError):
-    """A DICOM SEG was given where an image was expected; the message says how to load it as a mask."""
 
 
 def _highdicom():

@@ -50,16 +50,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
-from ..errors import InvalidArgumentError, MissingDependencyError, RadnbError
+from ..errors import DistributedSetupError, InvalidArgumentError, MissingDependencyError, RadnbError  # noqa: F401
 
 PathLike = Union[str, Path]
 
 __all__ = ["world_size", "rank", "is_main_process", "rank0_first", "rank0_first_when_distributed",
            "distrib_ctx", "train", "notebook_train", "TrainResult", "DistributedSetupError"]
-
-
-class DistributedSetupError(RadnbError):
-    """Distributed training cannot start as set up; the message says what to change."""
 
 
 # ------------------------------------------------------------------ where am I

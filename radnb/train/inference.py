@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, ModelFileError, RadnbError  # noqa: F401
 from .cache import PreprocessCache
 from .learners import ModelInfo, build_model
 from .prep import (IMAGE_SUFFIXES, ArrayItem, Preprocessing, SliceItem, load_image, load_volume)
@@ -39,10 +39,6 @@ FORMAT = "radnb-model"
 FORMAT_VERSION = 1
 
 __all__ = ["save_model", "load_model", "predict", "predict_volume", "RadnbModel", "ModelFileError"]
-
-
-class ModelFileError(RadnbError):
-    """A saved model file cannot be used (wrong format, damaged, newer radnb)."""
 
 
 class RadnbModel:

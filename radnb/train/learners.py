@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, PretrainedWeightsError, RadnbError  # noqa: F401
 from .prep import Preprocessing, imagenet_stats
 
 # fastai adds fit_one_cycle / fine_tune / lr_find, summary, progress bars and mixed precision to its Learner in these modules
@@ -54,10 +54,6 @@ NEGATIVE_NAMES = {"normal", "negative", "0", "no", "false", "benign", "healthy",
 __all__ = ["classifier", "segmenter", "ModelInfo", "CompactUNet", "CompactCNN", "DiceCELoss", "FocalLoss",
            "class_weights", "setup_device", "build_model", "pick_positive", "default_classifier_arch",
            "default_segmenter_arch"]
-
-
-class PretrainedWeightsError(RadnbError):
-    """Pretrained weights could not be found or do not fit the model; the message says what to do."""
 
 
 @dataclass

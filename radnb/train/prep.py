@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, RadnbError, TrainingDataError  # noqa: F401
 from .cache import PreprocessCache, array_digest, file_digest, paths_digest
 
 PathLike = Union[str, Path]
@@ -36,10 +36,6 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 #: ImageNet channel statistics (torchvision's), for pretrained encoders
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class TrainingDataError(RadnbError):
-    """A training item could not be read or prepared; the message names the file."""
 
 
 def imagenet_stats(n_channels: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:

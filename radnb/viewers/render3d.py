@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..errors import MissingDependencyError, RadnbError
+from ..errors import MissingDependencyError, RadnbError, View3DBackendError  # noqa: F401 - re-exported
 from .volume import as_labels, as_volume
 
 
@@ -36,10 +36,6 @@ def _available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
-
-
-class View3DBackendError(RadnbError):
-    """The requested 3D backend is installed but cannot display in this environment."""
 
 
 def _version(dist: str) -> Optional[str]:
