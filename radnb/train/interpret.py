@@ -287,7 +287,7 @@ def show_top_losses(learner: Any, k: int = 9, *, with_gradcam: bool = True, stat
     viewers = _viewers()
     images = np.stack([load_image(_as_item(int(i), learner), _model_and_info(learner)[1].prep)[0] for i in df.valid_index])
     if viewers is not None:
-        return viewers.gallery(images, labels=list(df.label), predictions=list(df.prediction),
+        return viewers.gallery(images, classes=list(df.label), predictions=list(df.prediction),
                                probabilities=list(df.probability), static=static)
     return _matplotlib_overlays([GradCAM(np.zeros_like(im), im[None], 0, "", np.ones(1)) for im in images],
                                 [f"{r.label} → {r.prediction}" for r in df.itertuples()])
