@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InvalidArgumentError, RadnbError, TrainingDataError  # noqa: F401
-from .cache import PreprocessCache, array_digest, file_digest, paths_digest
+from .cache import PreprocessCache, array_digest, content_key, paths_digest
 
 PathLike = Union[str, Path]
 WindowSpec = Union[None, str, Tuple[float, float]]
@@ -356,10 +356,10 @@ def _item_key(item: Any) -> str:
         return _item_key(src) + "-classes-" + hashlib.sha1(repr((item.values, item.names)).encode()).hexdigest()[:12]
     path = Path(item)
     if not path.is_dir():
-        return "file-" + file_digest(path)
+        return "file-" + content_key(path)
     if path.is_dir():
         return "dir-" + paths_digest(sorted(p for p in path.rglob("*") if p.is_file()))
-    return "file-" + file_digest(path)
+    return "file-" + content_key(path)
 
 
 def _wrap_error(item: Any, exc: Exception) -> Exception:
