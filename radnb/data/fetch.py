@@ -326,8 +326,12 @@ class TextProgress:
 
     Examples
     --------
-    >>> bar = TextProgress("demo", total=10, enabled=False)
-    >>> bar.update(5); bar.close()
+    >>> import io
+    >>> out = io.StringIO()
+    >>> bar = TextProgress("demo", total=2_000_000, stream=out)
+    >>> bar.update(1_000_000); bar.close()
+    >>> bar.done, "50.0%" in out.getvalue()
+    (1000000, True)
     """
 
     def __init__(self, label: str, total: Optional[int], enabled: bool = True, stream=None, start: int = 0):
@@ -436,6 +440,14 @@ def fetch(
 
     Examples
     --------
+    >>> import hashlib, pathlib, tempfile
+    >>> src = pathlib.Path(tempfile.mkdtemp()) / "demo.bin"; _ = src.write_bytes(b"radnb")
+    >>> path = fetch(src.as_uri(), hashlib.sha256(b"radnb").hexdigest(), "demo.bin", progress=False)
+    >>> path.read_bytes(), path.name
+    (b'radnb', 'demo.bin')
+
+    Without a network (the message says where a manual download is accepted):
+
     >>> from radnb.data.fetch import fetch, OfflineError
     >>> try:                                   # doctest: +SKIP
     ...     path = fetch("https://zenodo.org/record/6496656/files/breastmnist.npz?download=1",
@@ -867,7 +879,13 @@ def fetch_and_extract(url: str, sha256: Optional[str], filename: str, *, subdir:
 
     Examples
     --------
-    >>> folder = fetch_and_extract("https://example.org/x.zip", None, "x.zip")  # doctest: +SKIP
+    >>> import pathlib, tempfile, zipfile
+    >>> archive = pathlib.Path(tempfile.mkdtemp()) / "notes.zip"
+    >>> with zipfile.ZipFile(archive, "w") as z:
+    ...     z.writestr("notes/readme.txt", "hello")
+    >>> folder = fetch_and_extract(archive.as_uri(), None, "notes.zip", progress=False)  # any URL; file:// here
+    >>> (folder / "notes" / "readme.txt").read_text()
+    'hello'
     """
     archive = fetch(url, sha256, filename, subdir=subdir, **fetch_kwargs)
     return extract(archive, extract_to, max_bytes=max_bytes)

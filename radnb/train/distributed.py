@@ -503,8 +503,11 @@ def notebook_train(source: Any, *, num_processes: int = 2, out: PathLike = "mode
 
     Examples
     --------
-    >>> notebook_train  # doctest: +ELLIPSIS
-    <function notebook_train at ...>
+    >>> try:
+    ...     notebook_train("data/", num_processes=0)
+    ... except InvalidArgumentError as err:
+    ...     print(err)
+    num_processes=0: start at least 1.
     """
     import torch
 

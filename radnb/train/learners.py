@@ -274,8 +274,11 @@ def class_weights(dls) -> torch.Tensor:
 
     Examples
     --------
-    >>> class_weights  # doctest: +ELLIPSIS
-    <function class_weights at ...>
+    >>> import numpy as np, radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(size=(12, 16, 16)).astype("float32")
+    >>> w = class_weights(rt.classification_dls(x, label=["common"] * 9 + ["rare"] * 3, patient=range(12)))
+    >>> round(float(w.mean()), 4), bool(w[1] > w[0])   # mean 1; the rarer class weighs more
+    (1.0, True)
     """
     vocab = list(dls.vocab)
     labels = [dls.records[i].label for i in dls.train_idx]

@@ -457,8 +457,11 @@ def read_nifti(path: PathLike) -> np.ndarray:
 
     Examples
     --------
-    >>> read_nifti  # doctest: +ELLIPSIS
-    <function read_nifti at ...>
+    >>> import os, tempfile, numpy as np, nibabel
+    >>> path = os.path.join(tempfile.mkdtemp(), "mask.nii.gz")
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 5, 3), np.uint8), np.eye(4)), path)
+    >>> read_nifti(path).shape   # (X, Y, Z) on disk -> (Z, H, W)
+    (3, 5, 4)
     """
     try:
         import nibabel

@@ -113,8 +113,11 @@ def view3d(volume: Any, labels: Any = None, *, backend: Optional[str] = None,
     >>> import radnb, numpy as np
     >>> try:
     ...     w = radnb.view3d(np.zeros((16, 32, 32)))
-    ... except radnb.MissingDependencyError:
-    ...     pass
+    ... except radnb.MissingDependencyError as err:  # neither 3D backend is installed
+    ...     print("pip install" in str(err))
+    ... else:
+    ...     print(type(w).__module__.split(".")[0] in ("ipyniivue", "itkwidgets"))
+    True
     """
     vol = as_volume(volume, spacing=spacing, modality=modality, what="volume")
     if backend is None:
