@@ -69,7 +69,7 @@ _LAZY = {
     "evaluate": ("radnb.train", "evaluate"),
     "load_model": ("radnb.train", "load_model"),
     "device_info": ("radnb.system", "device_info"),
-    "datasets": ("radnb.data.datasets", None),
+    "datasets": ("radnb.datasets", None),
 }
 
 __all__ = sorted(
@@ -117,7 +117,7 @@ def unload_ipython_extension(ipython):
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .data import datasets
+    from . import datasets
     from .data.synthetic import sample_data
     from .dicom import (PRESETS, DicomImage, DicomSeries, SeriesCollection, deidentify, load,
                         phi_report, window, window_stack)

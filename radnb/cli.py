@@ -48,7 +48,7 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
         print(f"  {name:14s} {description}  [{state}]")
     print()
     print("Public datasets (downloaded when you have a network):")
-    table = datasets.list()
+    table = datasets.available()
     if len(table):
         print(table.to_string(index=False))
     return 0

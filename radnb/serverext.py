@@ -52,17 +52,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import DicomError, DicomFileNotFoundError, InvalidArgumentError, RadnbError
+from .errors import DicomError, DicomFileNotFoundError, InvalidArgumentError, PathOutsideRootError, RadnbError  # noqa: F401
 
 API = "radnb/api"
 #: Loaded studies kept in memory (a 512x512x300 CT costs ~0.5 GB while cached).
 CACHE_STUDIES = 2
 NPM_NAME = "radnb-labextension"
 LABEXTENSION_DIR = Path(__file__).parent / "labextension"
-
-
-class PathOutsideRootError(RadnbError, PermissionError):
-    """A requested path is not inside the Jupyter server's root directory."""
 
 
 def resolve_in_root(root: str, relative: str) -> str:

@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 import tarfile
 import zipfile
 from dataclasses import replace
@@ -195,13 +197,34 @@ def test_paper_benchmarks_are_stored_beside_the_medmnist_sets():
     assert (pneu.auc, pneu.acc) == (0.944, 0.854)
 
 
-def test_list_is_a_dataframe_with_cache_state(tmp_data_dir):
-    table = radnb.datasets.list()
+def test_available_is_a_dataframe_with_cache_state(tmp_data_dir):
+    table = radnb.datasets.available()
     assert isinstance(table, pd.DataFrame)
     assert list(table.columns) == ["name", "modality", "task", "size", "licence", "citation", "cached", "checksum"]
     assert len(table) == len(datasets.REGISTRY)
     assert not table.cached.any()
     assert set(table.task) <= {"classification", "segmentation", "characterisation"}
+
+
+def test_old_list_name_warns_and_gives_the_same_table(tmp_data_dir):
+    for module in (radnb.datasets, datasets):
+        with pytest.warns(FutureWarning, match=r"available\(\)"):
+            table = module.list()
+        assert table.equals(datasets.available())
+    assert "list" not in vars(datasets) and "list" not in vars(radnb.datasets)  # the builtin is not shadowed
+    with pytest.raises(AttributeError):
+        radnb.datasets.no_such_name
+
+
+def test_import_radnb_datasets_is_a_real_module():
+    code = ("import sys, radnb.datasets, radnb.data.datasets\n"
+            "assert sys.modules['radnb.datasets'] is radnb.datasets\n"
+            "assert radnb.datasets.REGISTRY is radnb.data.datasets.REGISTRY\n"
+            "from radnb.datasets import available, load\n"
+            "print(len(available()), load is radnb.data.datasets.load)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(datasets.REGISTRY)), "True"]
 
 
 def test_unknown_name_suggests_close_matches():
@@ -226,7 +249,7 @@ def test_medmnist_download_load_and_offline_reuse(server, tmp_data_dir, monkeypa
     assert len(ds) == 11 and ds.split.value_counts().to_dict() == {"train": 6, "test": 3, "val": 2}
     assert set(ds.labels.label_name) == {"malignant", "normal, benign"}
     assert {"ResNet-18 (28)", "ResNet-18 (224)"} <= set(ds.benchmarks.method)
-    assert radnb.datasets.list().set_index("name").loc["breastmnist", "cached"]
+    assert radnb.datasets.available().set_index("name").loc["breastmnist", "cached"]
 
     server.stop()  # re-running uses the cache, no network, no second licence notice
     again = radnb.datasets.load("breastmnist", timeout=0.5)

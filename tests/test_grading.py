@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("fresh_grading_session")
 GRADING_MODULES = [
     "radnb.grading", "radnb.grading.registry", "radnb.grading.core", "radnb.grading.notebooks",
     "radnb.grading.launch", "radnb.grading.authoring", "radnb.grading.widgets", "radnb.grading.execute",
-    "radnb.grading.checks.nb00_welcome", "radnb.grading.checks.nb01_dicom",
+    "radnb.grading.checks.nb00_welcome", "radnb.grading.checks.nb01_dicom", "radnb.grading.course",
 ]
 
 

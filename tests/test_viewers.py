@@ -361,16 +361,28 @@ def test_gallery_captions_marks_and_click():
     import torch
 
     batch = torch.rand(4, 1, 32, 32)
-    g = radnb.gallery(batch, labels=[0, 1, 1, 0], predictions=[0, 0, 1, 1], probabilities=[0.9, 0.4, 0.8, 0.6])
+    g = radnb.gallery(batch, classes=[0, 1, 1, 0], predictions=[0, 0, 1, 1], probabilities=[0.9, 0.4, 0.8, 0.6])
     assert [t["mark"] for t in g._tiles] == ["right", "wrong", "right", "wrong"]
     assert g.captions[1] == "label 1\npred 0 (0.40)"
     assert len(g._thumbs) == 4 * 32 * 32
     g.selected = 2
     assert g._large["index"] == 2 and len(g._large_bytes) == 32 * 32
     with pytest.raises(InvalidArgumentError, match="one per image"):
-        radnb.gallery(batch, labels=[0, 1])
+        radnb.gallery(batch, classes=[0, 1])
     with pytest.raises(InvalidArgumentError, match="selected"):
         g.selected = 9
+
+
+def test_gallery_old_labels_argument_warns_and_still_works():
+    batch = np.random.default_rng(0).random((4, 16, 16))
+    new = radnb.gallery(batch, classes=["a", "b", "b", "a"], predictions=["a", "a", "b", "b"])
+    with pytest.warns(FutureWarning, match=r"classes="):
+        old = radnb.gallery(batch, labels=["a", "b", "b", "a"], predictions=["a", "a", "b", "b"])
+    assert old.captions == new.captions and [t["mark"] for t in old._tiles] == [t["mark"] for t in new._tiles]
+    with pytest.raises(InvalidArgumentError, match="label maps"):
+        radnb.gallery(batch, labels=[np.zeros((16, 16), np.uint8)] * 4)
+    with pytest.raises(InvalidArgumentError, match="both"):
+        radnb.gallery(batch, classes=[0] * 4, labels=[0] * 4)
 
 
 # ----- PHI -----------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ print("READY", ct.array.shape)
         "compare": "c = radnb.compare(ct, liver, pred, heat)\nc",
         "state_c": "state(c)",
         "mpr": 'm = radnb.show(ct, views="mpr")\nm',
-        "gallery": 'g = radnb.gallery(ct.array[::4], labels=["a", "b"] * 3, predictions=["a"] * 6, probabilities=[0.9] * 6)\ng',
+        "gallery": 'g = radnb.gallery(ct.array[::4], classes=["a", "b"] * 3, predictions=["a"] * 6, probabilities=[0.9] * 6)\ng',
         "gallery_sel": 'print("SEL", g.selected)',
         # (before "ext": viewers must sit in the page in the order they are created)
         # a windowed image: float32 in [0, 1] (fractional values -> LINEAR_EXACT), with overlays

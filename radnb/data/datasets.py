@@ -1,6 +1,6 @@
 """Real public radiology datasets: a registry, safe downloads and loaders.
 
-``radnb.datasets.list()`` shows what radnb knows (modality, task, size, licence,
+``radnb.datasets.available()`` shows what radnb knows (modality, task, size, licence,
 citation, whether it is cached); ``radnb.datasets.load(name)`` downloads a dataset
 once (progress bar, pinned checksum, safe extraction into the data directory) and
 returns it in radnb's standard form:
@@ -18,13 +18,12 @@ download, and the synthetic alternative ``radnb.sample_data(...)``.
 Examples
 --------
 >>> import radnb
->>> table = radnb.datasets.list()
+>>> table = radnb.datasets.available()
 >>> "pneumoniamnist" in set(table["name"])
 True
 """
 from __future__ import annotations
 
-import builtins
 import difflib
 import hashlib
 import json
@@ -321,7 +320,7 @@ def _human(n: int) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-def list() -> pd.DataFrame:  # noqa: A001 - radnb.datasets.list() is the public name
+def available() -> pd.DataFrame:
     """The dataset registry as a table.
 
     Returns
@@ -333,7 +332,7 @@ def list() -> pd.DataFrame:  # noqa: A001 - radnb.datasets.list() is the public 
     Examples
     --------
     >>> import radnb
-    >>> radnb.datasets.list().columns.tolist()[:3]
+    >>> radnb.datasets.available().columns.tolist()[:3]
     ['name', 'modality', 'task']
     """
     rows = []
@@ -366,7 +365,7 @@ def benchmarks(name: Optional[str] = None) -> pd.DataFrame:
     >>> float(b.loc[b.method == "ResNet-18 (28)", "auc"].iloc[0])
     0.944
     """
-    entries = [info(name)] if name else builtins.list(REGISTRY.values())
+    entries = [info(name)] if name else list(REGISTRY.values())
     rows = [
         {"dataset": e.name, "method": m, "auc": auc, "acc": acc, "note": note, "source": _B}
         for e in entries for (m, auc, acc, note) in e.benchmarks
@@ -655,7 +654,7 @@ def _walk_images(root: Path):
 
 def _body_part_label(rel: Path) -> Optional[str]:
     # directory names first, then the file name: "abd..." -> abdomen, "chest"/"cxr"/"chst" -> chest
-    for part in builtins.list(rel.parts[:-1]) + [rel.stem]:
+    for part in list(rel.parts[:-1]) + [rel.stem]:
         low = part.lower()
         is_abdomen = "abd" in low
         is_chest = any(word in low for word in ("chest", "cxr", "chst"))
@@ -833,6 +832,21 @@ def _load_decathlon(entry: DatasetInfo, archive: Path, force: bool) -> Segmentat
     return SegmentationDataset(entry, root, labels, label_names)
 
 
+def _renamed_list(stacklevel: int = 3):
+    import warnings
+
+    warnings.warn("radnb.datasets.list() is now radnb.datasets.available(); list() will be removed in the "
+                  "next release.", FutureWarning, stacklevel=stacklevel)
+    return available
+
+
+def __getattr__(name: str):
+    # the old name is a module attribute, not a global, so nothing here shadows the builtin ``list``
+    if name == "list":
+        return _renamed_list()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _LOADERS = {
     "medmnist": _load_medmnist,
     "image_folder": _load_image_folder,
@@ -850,7 +864,7 @@ __all__ = [
     "download",
     "info",
     "is_cached",
-    "list",
+    "available",
     "load",
     "register",
 ]

@@ -39,7 +39,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -56,7 +55,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Optional, Union
 
 from ..config import data_dir
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import (ChecksumError, DownloadError, InvalidArgumentError, LockTimeoutError,  # noqa: F401
+                      OfflineError, RadnbError, UnsafeArchiveError)
 
 PathLike = Union[str, Path]
 
@@ -71,37 +71,6 @@ SYNTHETIC_HINT = (
     "Without a network, radnb's synthetic sample data works offline: "
     "radnb.sample_data('chest_xray'), radnb.sample_data('body_part') or radnb.sample_data('ct')."
 )
-
-
-class DownloadError(RadnbError):
-    """A file could not be downloaded (HTTP error, broken connection, stalled server).
-
-    ``.url`` is the address tried and ``.dest`` the cache path where radnb would
-    have put (and will accept) the file.
-    """
-
-    def __init__(self, message: str, url: Optional[str] = None, dest: Optional[PathLike] = None):
-        self.url = url
-        self.dest = Path(dest) if dest is not None else None
-        super().__init__(message)
-
-
-class ChecksumError(DownloadError):
-    """The downloaded (or manually placed) file does not match its pinned checksum; it was discarded."""
-
-
-class OfflineError(DownloadError):
-    """No network, or the server did not answer in time. The message says how to proceed offline."""
-
-
-class UnsafeArchiveError(RadnbError):
-    """An archive tried to write outside its target folder, holds links/devices, or is too large."""
-
-    def __init__(self, message: str, archive: Optional[PathLike] = None, member: Optional[str] = None):
-        self.archive = Path(archive) if archive is not None else None
-        self.member = member
-        prefix = f"{self.archive}: " if self.archive is not None else ""
-        super().__init__(prefix + message)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -144,8 +113,12 @@ def resolve_url(url: str, filename: str) -> str:
     return url
 
 
-def file_digest(path: PathLike, algorithm: str = "sha256", limit: Optional[int] = None) -> str:
+def file_digest(path: PathLike, algorithm: str = "sha256", limit: Optional[int] = None,
+                digest_size: Optional[int] = None) -> str:
     """Hex digest of a file (``limit`` bytes from the start only, when given).
+
+    radnb's one file hash: checksums here, cache keys in :func:`radnb.train.cache.content_key`
+    (``algorithm="blake2b", digest_size=16``). ``algorithm`` is any :func:`hashlib.new` name.
 
     Examples
     --------
@@ -153,8 +126,10 @@ def file_digest(path: PathLike, algorithm: str = "sha256", limit: Optional[int] 
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_bytes(b"abc")
     >>> file_digest(p)[:12]
     'ba7816bf8f01'
+    >>> len(file_digest(p, "blake2b", digest_size=16))
+    32
     """
-    h = hashlib.new(algorithm)
+    h = hashlib.new(algorithm) if digest_size is None else hashlib.new(algorithm, digest_size=digest_size)
     remaining = limit
     with open(path, "rb") as f:
         while True:
@@ -309,64 +284,38 @@ def _discard(path: Path) -> None:
 def file_lock(lock_path: PathLike, timeout: float = LOCK_WAIT_S) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``lock_path`` (created if needed).
 
-    Uses ``fcntl.flock`` where available (Linux, macOS: released by the OS if the
-    process dies); elsewhere an ``O_EXCL`` lock file, taken over when older than
-    ``timeout``.
+    radnb's one lock (downloads, extraction, synthetic sample sets): the
+    ``filelock`` package's :class:`~filelock.FileLock` (``flock`` on Linux and
+    macOS, released by the OS if the process dies; ``msvcrt`` on Windows).
+    Waiting longer than ``timeout`` seconds raises :class:`~radnb.errors.LockTimeoutError`.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> with file_lock(pathlib.Path(tempfile.mkdtemp()) / "x.lock"):
-    ...     pass
+    >>> lock = pathlib.Path(tempfile.mkdtemp()) / "x.lock"
+    >>> with file_lock(lock):
+    ...     try:
+    ...         with file_lock(lock, timeout=0.1):
+    ...             pass
+    ...     except LockTimeoutError as err:
+    ...         print("held:", err.lock_path == lock)
+    held: True
     """
+    from filelock import FileLock, Timeout
+
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))  # a new object per call: threads of one process exclude each other too
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None
-    deadline = time.monotonic() + timeout
-    if fcntl is not None:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise DownloadError(
-                            f"Timed out after {timeout:.0f} s waiting for another process to finish with "
-                            f"{lock_path.with_suffix('')}. If no other notebook is downloading, delete {lock_path}."
-                        ) from None
-                    time.sleep(0.05)
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return
-    while True:  # pragma: no cover - Windows fallback
-        try:
-            fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            break
-        except FileExistsError:
-            with contextlib.suppress(OSError):
-                if time.time() - lock_path.stat().st_mtime > timeout:
-                    lock_path.unlink()
-                    continue
-            if time.monotonic() > deadline:
-                raise DownloadError(f"Timed out waiting for the lock {lock_path}; delete it if no download runs.")
-            time.sleep(0.1)
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockTimeoutError(
+            f"Timed out after {timeout:g} s waiting for another process to finish with {lock_path.with_suffix('')}. "
+            f"If no other notebook or worker is using it, delete {lock_path} and try again.", lock_path) from None
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
+        lock.release()
 
 
 # --------------------------------------------------------------------------- progress
@@ -377,8 +326,12 @@ class TextProgress:
 
     Examples
     --------
-    >>> bar = TextProgress("demo", total=10, enabled=False)
-    >>> bar.update(5); bar.close()
+    >>> import io
+    >>> out = io.StringIO()
+    >>> bar = TextProgress("demo", total=2_000_000, stream=out)
+    >>> bar.update(1_000_000); bar.close()
+    >>> bar.done, "50.0%" in out.getvalue()
+    (1000000, True)
     """
 
     def __init__(self, label: str, total: Optional[int], enabled: bool = True, stream=None, start: int = 0):
@@ -487,6 +440,14 @@ def fetch(
 
     Examples
     --------
+    >>> import hashlib, pathlib, tempfile
+    >>> src = pathlib.Path(tempfile.mkdtemp()) / "demo.bin"; _ = src.write_bytes(b"radnb")
+    >>> path = fetch(src.as_uri(), hashlib.sha256(b"radnb").hexdigest(), "demo.bin", progress=False)
+    >>> path.read_bytes(), path.name
+    (b'radnb', 'demo.bin')
+
+    Without a network (the message says where a manual download is accepted):
+
     >>> from radnb.data.fetch import fetch, OfflineError
     >>> try:                                   # doctest: +SKIP
     ...     path = fetch("https://zenodo.org/record/6496656/files/breastmnist.npz?download=1",
@@ -918,7 +879,13 @@ def fetch_and_extract(url: str, sha256: Optional[str], filename: str, *, subdir:
 
     Examples
     --------
-    >>> folder = fetch_and_extract("https://example.org/x.zip", None, "x.zip")  # doctest: +SKIP
+    >>> import pathlib, tempfile, zipfile
+    >>> archive = pathlib.Path(tempfile.mkdtemp()) / "notes.zip"
+    >>> with zipfile.ZipFile(archive, "w") as z:
+    ...     z.writestr("notes/readme.txt", "hello")
+    >>> folder = fetch_and_extract(archive.as_uri(), None, "notes.zip", progress=False)  # any URL; file:// here
+    >>> (folder / "notes" / "readme.txt").read_text()
+    'hello'
     """
     archive = fetch(url, sha256, filename, subdir=subdir, **fetch_kwargs)
     return extract(archive, extract_to, max_bytes=max_bytes)

@@ -116,6 +116,7 @@ import numpy as np
 
 from ..config import data_dir as _data_dir
 from ..errors import InvalidArgumentError
+from .fetch import file_lock
 
 __all__ = [
     "SAMPLE_SETS",
@@ -1072,26 +1073,6 @@ def _set_dir(name: str, data_dir: Optional[PathLike] = None) -> Path:
     return root / "synthetic" / f"{name}-v{VERSION}"
 
 
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on ``lock_path``; yields whether a real lock is held.
-
-    POSIX ``flock``; where it does not exist the atomic rename alone protects the set.
-    """
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield False
-        return
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def is_prepared(name: str, data_dir: Optional[PathLike] = None) -> bool:
     """Whether sample set ``name`` is already generated and complete in the data dir.
 
@@ -1143,12 +1124,11 @@ def sample_data(name: str = "chest_xray", data_dir: Optional[PathLike] = None) -
     final = _set_dir(name, data_dir)
     if (final / _MARKER_FILE).exists():
         return final
-    with _locked(final.parent / f"{final.name}.lock") as exclusive:
+    with file_lock(final.parent / f"{final.name}.lock"):
         if (final / _MARKER_FILE).exists():  # another process finished while we waited
             return final
-        if exclusive:  # nobody else is writing this set: temp folders left by a crash can go
-            for leftover in final.parent.glob(f".{final.name}-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in final.parent.glob(f".{final.name}-*"):  # nobody else is writing it: a crash's leftovers
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
         try:
             started = time.perf_counter()

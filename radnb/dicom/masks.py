@@ -38,7 +38,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import MissingDependencyError, RadnbError
+from ..errors import (MaskError, MaskGeometryError, MaskOverlapError, MaskValueError,  # noqa: F401 - re-exported
+                      MissingDependencyError, RadnbError)
 
 PathLike = Union[str, Path]
 
@@ -49,28 +50,6 @@ NRRD_SUFFIXES = (".nrrd", ".nhdr")
 SIDECAR_NAMES = ("labels.json", "classes.json")
 DEFAULT_MAX_CLASSES = 20
 BINARY_TOP_VALUES = (1, 255, 65535)
-
-
-# ------------------------------------------------------------------ errors
-class MaskError(RadnbError):
-    """A mask that radnb cannot turn into classes. ``.path`` names the file (when there is one)."""
-
-    def __init__(self, message: str, path: Optional[PathLike] = None):
-        self.path = Path(path) if path is not None else None
-        self.reason = message
-        super().__init__((f"{self.path}: " if self.path is not None else "") + message)
-
-
-class MaskValueError(MaskError, ValueError):
-    """The mask's values do not look like a few classes (too many, fractional, anti-aliased)."""
-
-
-class MaskGeometryError(MaskError):
-    """The mask does not lie on the image's grid (size, spacing, position, orientation, frame of reference)."""
-
-
-class MaskOverlapError(MaskError):
-    """Segments overlap, so one label per voxel cannot hold them; the message says how to choose."""
 
 
 # ------------------------------------------------------------------ geometry

@@ -27,17 +27,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DicomError, MissingDependencyError, RadnbError
+from ..errors import DicomError, MissingDependencyError, RadnbError, SegmentationObjectError  # noqa: F401
 from .masks import Grid, LabelMap, MaskError, MaskGeometryError, MaskOverlapError, _align, grid_of
 from .read import decode_pixels
 
 PathLike = Union[str, Path]
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
-
-
-class SegmentationObjectError(DicomError):
-    """A DICOM SEG was given where an image was expected; the message says how to load it as a mask."""
 
 
 def _highdicom():
@@ -173,8 +169,15 @@ def read_seg(path: PathLike, reference: Any = None, *, segments: Optional[Sequen
 
     Examples
     --------
-    >>> read_seg  # doctest: +ELLIPSIS
-    <function read_seg at ...>
+    >>> import pathlib, tempfile, numpy as np, radnb
+    >>> from radnb.data.synthetic import make_ct_volumes
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> ct = radnb.load(root / make_ct_volumes(root, n_patients=1, shape=(4, 32, 32)).series[0])
+    >>> pred = np.zeros(ct.array.shape, np.uint8); pred[1:3, 8:16, 8:16] = 1
+    >>> path = save_seg(pred, ct, root / "pred_seg.dcm", classes=["background", "lesion"])
+    >>> mask = read_seg(path, ct)
+    >>> mask.classes, int(mask.array.sum()) == int(pred.sum())
+    (['background', 'lesion'], True)
     """
     from .read import _NEVER_CAUGHT, _captured_stderr
 
@@ -398,8 +401,14 @@ def save_seg(prediction: Any, source_series: Any, path: PathLike, *, classes: Op
 
     Examples
     --------
-    >>> save_seg  # doctest: +ELLIPSIS
-    <function save_seg at ...>
+    >>> import pathlib, tempfile, numpy as np, radnb
+    >>> from radnb.data.synthetic import make_ct_volumes
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> ct = radnb.load(root / make_ct_volumes(root, n_patients=1, shape=(4, 32, 32)).series[0])
+    >>> pred = np.zeros(ct.array.shape, np.uint8); pred[1:3, 8:16, 8:16] = 1
+    >>> path = save_seg(pred, ct, root / "pred_seg.dcm", classes=["background", "lesion"])
+    >>> path.name, bool((radnb.load_mask(path, like=ct).array == pred).all())
+    ('pred_seg.dcm', True)
     """
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid

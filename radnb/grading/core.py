@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+from ..errors import CheckTimeout, Incorrect, NotDone  # noqa: F401 - defined in radnb.errors, re-exported
 from . import registry
 from .results import _COLOURS, _LABELS, STATUSES, CheckResult, _fmt, _judge_quiz, _markup, _normalise_answer  # noqa: F401  (re-exported)
 
@@ -32,37 +33,6 @@ CHECK_TIMEOUT_ENV = "RADNB_GRADING_CHECK_TIMEOUT"
 #: Set by nbgrader while it autogrades or validates; radnb's checks then raise on failure
 #: so that nbgrader withholds the points of the check cell.
 NBGRADER_ENV = "NBGRADER_EXECUTION"
-
-
-class NotDone(Exception):
-    """Raised by a check when the student has not attempted the exercise yet."""
-
-    def __init__(self, message: str = ""):
-        super().__init__(message)
-        self.message = message
-
-
-class Incorrect(Exception):
-    """Raised by a check with a teaching message when the answer is wrong.
-
-    Parameters
-    ----------
-    message
-        What is wrong and how to fix it, in plain words
-        (``"Your window width is in HU but the image is raw values: apply the rescale first."``).
-    score
-        Fraction of the points still earned (partial credit), 0 to 1.
-    """
-
-    def __init__(self, message: str, score: float = 0.0):
-        super().__init__(message)
-        self.message = message
-        self.score = min(max(float(score), 0.0), 1.0)
-
-
-class CheckTimeout(BaseException):
-    """The student's code ran past the check's time limit (BaseException so that a
-    student's ``except Exception`` cannot swallow it)."""
 
 
 # --------------------------------------------------------------------------- session state

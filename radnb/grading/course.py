@@ -59,8 +59,11 @@ def release(source: PathLike, dest: PathLike) -> List[Path]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> out = release("instructor/notebooks/00_welcome.ipynb", tempfile.mkdtemp())  # doctest: +SKIP
+    >>> import nbformat, pathlib, tempfile
+    >>> lesson = pathlib.Path(tempfile.mkdtemp()) / "lesson.ipynb"
+    >>> nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), str(lesson))
+    >>> [p.name for p in release(lesson, tempfile.mkdtemp())]
+    ['lesson.ipynb']
     """
     source, dest = Path(source), Path(dest)
     notebooks = find_notebooks(source)

@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import nbformat
 
-from ..errors import RadnbError
+from ..errors import NotebookError, RadnbError  # noqa: F401
 from .registry import GRADE_ID_PATTERN
 
 PathLike = Union[str, Path]
@@ -50,14 +50,6 @@ NBGRADER_KEYS = {"schema_version", "grade", "solution", "locked", "grade_id", "p
 EDITOR_CELL_KEYS = ("collapsed", "scrolled", "execution", "colab", "colab_type", "outputId", "executionInfo", "id")
 #: Notebook metadata keys that do (Colab's can hold the user's name and e-mail; widget state can be megabytes).
 EDITOR_NOTEBOOK_KEYS = ("colab", "widgets", "accelerator", "gpuClass", "toc", "varInspector", "vscode", "papermill")
-
-
-class NotebookError(RadnbError):
-    """A notebook file cannot be read or breaks radnb's/nbgrader's conventions. ``.path`` names it."""
-
-    def __init__(self, message: str, path: Optional[PathLike] = None):
-        self.path = Path(path) if path is not None else None
-        super().__init__((f"{self.path}: " if self.path else "") + message)
 
 
 def read_notebook(path: PathLike) -> nbformat.NotebookNode:

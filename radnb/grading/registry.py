@@ -18,16 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, RadnbError, UnknownCheckError  # noqa: F401
 
 GRADE_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_\-]+$")
-
-
-class UnknownCheckError(RadnbError, KeyError):
-    """No check is registered under this grade id."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else "unknown check"
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ reference metrics and fastai wrappers), :mod:`~radnb.train.interpret`
 
 Examples
 --------
->>> import radnb.train as rt
->>> callable(rt.classification_dls) and callable(rt.load_model)
+>>> import radnb, radnb.train as rt
+>>> radnb.classifier is rt.classifier and radnb.evaluate is rt.evaluate   # radnb's names are these
 True
 """
 import warnings

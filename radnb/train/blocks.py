@@ -31,6 +31,7 @@ from fastai.torch_core import TensorImage, TensorMask
 from fasttransform import DisplayedTransform, Transform
 from fastai.vision.core import AddMaskCodes
 
+from ..errors import InvalidArgumentError
 from .cache import PreprocessCache
 from .prep import Preprocessing, load_image, load_mask
 
@@ -160,7 +161,10 @@ def normalize_tfm(prep: Preprocessing) -> Normalize:
     [0.5]
     """
     if not prep.mean or not prep.std:
-        raise ValueError("Preprocessing has no normalisation statistics; the data builders fill them.")
+        raise InvalidArgumentError("normalize_tfm: this Preprocessing has no normalisation statistics (mean, std). "
+                                   "Give Preprocessing(mean=..., std=...) (e.g. from radnb.train.prep.imagenet_stats), "
+                                   "or let radnb.classification_dls / segmentation_dls fill them.")
     if len(prep.mean) != prep.n_channels:
-        raise ValueError(f"normalisation has {len(prep.mean)} channel(s) but the images have {prep.n_channels}.")
+        raise InvalidArgumentError(f"normalize_tfm: the normalisation has {len(prep.mean)} channel(s) but the images "
+                                   f"have {prep.n_channels}; give one mean and std per window.")
     return Normalize.from_stats(list(prep.mean), list(prep.std), dim=1, ndim=4, cuda=False)

@@ -35,6 +35,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..data.fetch import file_digest as _file_digest
+
 #: bump when the preprocessing code changes what it produces
 CACHE_VERSION = 1
 
@@ -42,25 +44,23 @@ _FILE_HASHES: Dict[Tuple[str, int, int], str] = {}
 _LOCK = threading.Lock()
 
 
-def file_digest(path: Union[str, Path]) -> str:
-    """Hash of a file's bytes (BLAKE2b, 128 bit), remembered per (path, size, mtime).
+def content_key(path: Union[str, Path]) -> str:
+    """Cache key of a file's bytes: BLAKE2b (128 bit) by :func:`radnb.data.fetch.file_digest`,
+    remembered per (path, size, mtime) so a file is read once per session.
 
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> from radnb.data.fetch import file_digest
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("x")
-    >>> len(file_digest(p))
-    32
+    >>> len(content_key(p)), content_key(p) == file_digest(p, "blake2b", digest_size=16)
+    (32, True)
     """
     st = os.stat(path)
     memo_key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     digest = _FILE_HASHES.get(memo_key)
     if digest is None:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = _file_digest(path, "blake2b", digest_size=16)
         with _LOCK:
             _FILE_HASHES[memo_key] = digest
     return digest
@@ -77,7 +77,7 @@ def paths_digest(paths: Sequence[Union[str, Path]]) -> str:
     True
     """
     h = hashlib.blake2b(digest_size=16)
-    for digest in sorted(file_digest(p) for p in paths):
+    for digest in sorted(content_key(p) for p in paths):
         h.update(digest.encode())
     return h.hexdigest()
 
@@ -227,3 +227,14 @@ class PreprocessCache:
     def __repr__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"PreprocessCache({str(self.root)!r}, {state}, hits={self.hits}, misses={self.misses})"
+
+
+def __getattr__(name: str):
+    if name == "file_digest":  # the old name of content_key; radnb.data.fetch.file_digest is the general hash
+        import warnings
+
+        warnings.warn("radnb.train.cache.file_digest is now content_key (radnb.data.fetch.file_digest is the "
+                      "general file hash); the old name will be removed in the next release.",
+                      DeprecationWarning, stacklevel=2)
+        return content_key
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

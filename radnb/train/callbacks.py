@@ -36,13 +36,11 @@ import numpy as np
 from fastai.callback.core import Callback
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 
+from ..errors import TrainingWarning
+
 __all__ = ["KeepBestEpoch", "TrainingWatch", "TrainingWarning"]
 
 PREFERRED_MONITORS = ("auroc", "dice", "foreground_dice", "foregrounddice")
-
-
-class TrainingWarning(UserWarning):
-    """A training run went wrong in a way its numbers do not show at a glance (collapse, divergence)."""
 
 
 class KeepBestEpoch(SaveModelCallback):

@@ -50,16 +50,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
-from ..errors import InvalidArgumentError, MissingDependencyError, RadnbError
+from ..errors import DistributedSetupError, InvalidArgumentError, MissingDependencyError, RadnbError  # noqa: F401
 
 PathLike = Union[str, Path]
 
 __all__ = ["world_size", "rank", "is_main_process", "rank0_first", "rank0_first_when_distributed",
            "distrib_ctx", "train", "notebook_train", "TrainResult", "DistributedSetupError"]
-
-
-class DistributedSetupError(RadnbError):
-    """Distributed training cannot start as set up; the message says what to change."""
 
 
 # ------------------------------------------------------------------ where am I
@@ -507,8 +503,11 @@ def notebook_train(source: Any, *, num_processes: int = 2, out: PathLike = "mode
 
     Examples
     --------
-    >>> notebook_train  # doctest: +ELLIPSIS
-    <function notebook_train at ...>
+    >>> try:
+    ...     notebook_train("data/", num_processes=0)
+    ... except InvalidArgumentError as err:
+    ...     print(err)
+    num_processes=0: start at least 1.
     """
     import torch
 

@@ -367,8 +367,12 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
 
     Examples
     --------
-    >>> evaluate  # doctest: +ELLIPSIS
-    <function evaluate at ...>
+    >>> import numpy as np, radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(0, 100, (12, 32, 32)).astype("float32")
+    >>> learn = rt.classifier(rt.classification_dls(x, label=["normal", "opacity"] * 6, patient=range(12)), arch="compact")
+    >>> report = evaluate(learn, n_bootstrap=50)
+    >>> type(report).__name__, 0.0 <= report.auc <= 1.0, report.confusion.shape
+    ('ClassificationReport', True, (2, 2))
     """
     from .inference import _model_and_info
 

@@ -2,8 +2,9 @@
 
 Examples
 --------
+>>> import radnb
 >>> from radnb.train.export import save_seg
->>> callable(save_seg)
+>>> radnb.save_seg is save_seg
 True
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, ModelFileError, RadnbError  # noqa: F401
 from .cache import PreprocessCache
 from .learners import ModelInfo, build_model
 from .prep import (IMAGE_SUFFIXES, ArrayItem, Preprocessing, SliceItem, load_image, load_volume)
@@ -39,10 +39,6 @@ FORMAT = "radnb-model"
 FORMAT_VERSION = 1
 
 __all__ = ["save_model", "load_model", "predict", "predict_volume", "RadnbModel", "ModelFileError"]
-
-
-class ModelFileError(RadnbError):
-    """A saved model file cannot be used (wrong format, damaged, newer radnb)."""
 
 
 class RadnbModel:
@@ -106,8 +102,13 @@ def save_model(learner: Any, path: PathLike) -> Path:
 
     Examples
     --------
-    >>> save_model  # doctest: +ELLIPSIS
-    <function save_model at ...>
+    >>> import numpy as np, radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(0, 100, (12, 32, 32)).astype("float32")
+    >>> learn = rt.classifier(rt.classification_dls(x, label=["normal", "opacity"] * 6, patient=range(12)), arch="compact")
+    >>> import pathlib, tempfile
+    >>> path = save_model(learn, pathlib.Path(tempfile.mkdtemp()) / "model.pth")
+    >>> load_model(path).vocab
+    ['normal', 'opacity']
     """
     from .distributed import is_main_process
 
@@ -320,8 +321,11 @@ def predict_volume(learner: Any, volume: Any, *, bs: int = 32, probabilities: bo
 
     Examples
     --------
-    >>> predict_volume  # doctest: +ELLIPSIS
-    <function predict_volume at ...>
+    >>> import numpy as np, radnb.train as rt
+    >>> vols = [np.random.default_rng(i).normal(0, 50, (4, 32, 32)).astype("float32") for i in range(4)]
+    >>> learn = rt.segmenter(rt.segmentation_dls(vols, [(v > 50).astype("uint8") for v in vols], size=32), arch="compact")
+    >>> predict_volume(learn, vols[0]).shape, predict_volume(learn, vols[0], probabilities=True).shape
+    ((4, 32, 32), (4, 2, 32, 32))
     """
     model, info = _model_and_info(learner)
     if info.kind != "segmenter":

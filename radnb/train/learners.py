@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import InvalidArgumentError, RadnbError
+from ..errors import InvalidArgumentError, PretrainedWeightsError, RadnbError  # noqa: F401
 from .prep import Preprocessing, imagenet_stats
 
 # fastai adds fit_one_cycle / fine_tune / lr_find, summary, progress bars and mixed precision to its Learner in these modules
@@ -54,10 +54,6 @@ NEGATIVE_NAMES = {"normal", "negative", "0", "no", "false", "benign", "healthy",
 __all__ = ["classifier", "segmenter", "ModelInfo", "CompactUNet", "CompactCNN", "DiceCELoss", "FocalLoss",
            "class_weights", "setup_device", "build_model", "pick_positive", "default_classifier_arch",
            "default_segmenter_arch"]
-
-
-class PretrainedWeightsError(RadnbError):
-    """Pretrained weights could not be found or do not fit the model; the message says what to do."""
 
 
 @dataclass
@@ -278,8 +274,11 @@ def class_weights(dls) -> torch.Tensor:
 
     Examples
     --------
-    >>> class_weights  # doctest: +ELLIPSIS
-    <function class_weights at ...>
+    >>> import numpy as np, radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(size=(12, 16, 16)).astype("float32")
+    >>> w = class_weights(rt.classification_dls(x, label=["common"] * 9 + ["rare"] * 3, patient=range(12)))
+    >>> round(float(w.mean()), 4), bool(w[1] > w[0])   # mean 1; the rarer class weighs more
+    (1.0, True)
     """
     vocab = list(dls.vocab)
     labels = [dls.records[i].label for i in dls.train_idx]

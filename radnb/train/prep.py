@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, RadnbError
-from .cache import PreprocessCache, array_digest, file_digest, paths_digest
+from ..errors import InvalidArgumentError, RadnbError, TrainingDataError  # noqa: F401
+from .cache import PreprocessCache, array_digest, content_key, paths_digest
 
 PathLike = Union[str, Path]
 WindowSpec = Union[None, str, Tuple[float, float]]
@@ -36,10 +36,6 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 #: ImageNet channel statistics (torchvision's), for pretrained encoders
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class TrainingDataError(RadnbError):
-    """A training item could not be read or prepared; the message names the file."""
 
 
 def imagenet_stats(n_channels: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
@@ -360,10 +356,10 @@ def _item_key(item: Any) -> str:
         return _item_key(src) + "-classes-" + hashlib.sha1(repr((item.values, item.names)).encode()).hexdigest()[:12]
     path = Path(item)
     if not path.is_dir():
-        return "file-" + file_digest(path)
+        return "file-" + content_key(path)
     if path.is_dir():
         return "dir-" + paths_digest(sorted(p for p in path.rglob("*") if p.is_file()))
-    return "file-" + file_digest(path)
+    return "file-" + content_key(path)
 
 
 def _wrap_error(item: Any, exc: Exception) -> Exception:
@@ -461,8 +457,11 @@ def read_nifti(path: PathLike) -> np.ndarray:
 
     Examples
     --------
-    >>> read_nifti  # doctest: +ELLIPSIS
-    <function read_nifti at ...>
+    >>> import os, tempfile, numpy as np, nibabel
+    >>> path = os.path.join(tempfile.mkdtemp(), "mask.nii.gz")
+    >>> nibabel.save(nibabel.Nifti1Image(np.zeros((4, 5, 3), np.uint8), np.eye(4)), path)
+    >>> read_nifti(path).shape   # (X, Y, Z) on disk -> (Z, H, W)
+    (3, 5, 4)
     """
     try:
         import nibabel

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..errors import RadnbError
+from ..errors import ModuleBundleError
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -39,10 +39,6 @@ _IMPORT = re.compile(r'^import\s*(?:\{(?P<names>[^}]*)\}\s*from\s*)?"(?P<path>\.
 _EXPORT_DECL = re.compile(rf'^export\s+(?P<kind>function\*?|async\s+function\*?|class|const)\s+(?P<name>{_NAME})')
 _EXPORT_LIST = re.compile(r'^export\s*\{(?P<names>[^}]*)\};?[ \t]*$')
 _EXPORT_DEFAULT = re.compile(r'^export\s+default\b')
-
-
-class ModuleBundleError(RadnbError):
-    """The viewer's ES modules cannot be joined (unsupported syntax, a missing export, a cycle)."""
 
 
 @dataclass

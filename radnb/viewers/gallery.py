@@ -9,12 +9,13 @@ Examples
 --------
 >>> import numpy as np, radnb
 >>> imgs = np.random.default_rng(0).normal(size=(6, 64, 64))
->>> g = radnb.gallery(imgs, labels=["a", "b"] * 3, predictions=["a", "a"] * 3, probabilities=[0.9] * 6)
+>>> g = radnb.gallery(imgs, classes=["a", "b"] * 3, predictions=["a", "a"] * 3, probabilities=[0.9] * 6)
 >>> g.captions[1]
 'label b\\npred a (0.90)'
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, List, Optional, Sequence
 
 import anywidget
@@ -133,6 +134,21 @@ class Gallery(anywidget.AnyWidget):
         return f"<radnb Gallery of {len(self._images)} images>"
 
 
+def _classes_from_labels(labels: Sequence[Any], classes: Optional[Sequence[Any]]) -> Sequence[Any]:
+    """gallery's old ``labels=`` (class names): accepted for one release with a FutureWarning."""
+    if classes is not None:
+        raise InvalidArgumentError("gallery got both classes= and labels=; give the class of each image as classes=.")
+    first = next(iter(labels), None)
+    if first is not None and not isinstance(first, str) and np.ndim(first) >= 2:
+        raise InvalidArgumentError(
+            "gallery(labels=...) got label maps, but gallery shows one class per image and draws no masks. "
+            "Give the class of each image as classes=, or look at an image with its mask: radnb.show(image, labels=mask).")
+    warnings.warn("gallery(labels=...) is now gallery(classes=...) (the class of each image); labels= will be "
+                  "removed from gallery in the next release (elsewhere in radnb it means label maps).",
+                  FutureWarning, stacklevel=3)
+    return labels
+
+
 def _fmt_label(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.2f}"
@@ -141,7 +157,7 @@ def _fmt_label(v: Any) -> str:
 
 def gallery(
     images: Any,
-    labels: Optional[Sequence[Any]] = None,
+    classes: Optional[Sequence[Any]] = None,
     predictions: Optional[Sequence[Any]] = None,
     probabilities: Optional[Sequence[float]] = None,
     captions: Optional[Sequence[str]] = None,
@@ -151,6 +167,7 @@ def gallery(
     preset: Optional[str] = None,
     limit: int = 200,
     static: bool = False,
+    labels: Optional[Sequence[Any]] = None,
 ):
     """Show many 2D images as a grid with captions; click a tile to open it large.
 
@@ -159,9 +176,10 @@ def gallery(
     images
         An (N, H, W) or (N, C, H, W) array/tensor (a batch), or a list of images,
         paths, datasets or ``(x, y)`` pairs (a dataset).
-    labels, predictions, probabilities
-        Optional per-image values for the captions; when both labels and predictions
-        are given, tiles are framed green (right) or red (wrong).
+    classes, predictions, probabilities
+        Optional per-image values for the captions: the true class of each image,
+        the predicted class, the predicted probability. When both classes and
+        predictions are given, tiles are framed green (right) or red (wrong).
     captions
         Custom caption per image (overrides the above).
     columns
@@ -174,6 +192,9 @@ def gallery(
         Show at most this many images (a note says when some were left out).
     static
         Return a PNG picture instead of a widget.
+    labels
+        Old name of ``classes`` (a FutureWarning says so; removed in the next release):
+        ``labels=`` means label maps elsewhere in radnb (:func:`radnb.show`).
 
     Returns
     -------
@@ -186,11 +207,13 @@ def gallery(
     >>> len(g._tiles)
     3
     """
+    if labels is not None:
+        classes = _classes_from_labels(labels, classes)
     items = _items(images)
     n = len(items)
     if n == 0:
         raise InvalidArgumentError("gallery got no images.")
-    for name, seq in (("labels", labels), ("predictions", predictions), ("probabilities", probabilities),
+    for name, seq in (("classes", classes), ("predictions", predictions), ("probabilities", probabilities),
                       ("captions", captions)):
         if seq is not None and len(seq) != n:
             raise InvalidArgumentError(f"gallery got {n} images but {len(seq)} {name}; give one per image.")
@@ -202,8 +225,8 @@ def gallery(
             caps.append(str(captions[k]))
         else:
             parts = []
-            if labels is not None:
-                parts.append(f"label {_fmt_label(labels[k])}")
+            if classes is not None:
+                parts.append(f"label {_fmt_label(classes[k])}")
             if predictions is not None:
                 pred = f"pred {_fmt_label(predictions[k])}"
                 if probabilities is not None:
@@ -212,8 +235,8 @@ def gallery(
             elif probabilities is not None:
                 parts.append(f"p = {float(probabilities[k]):.2f}")
             caps.append("\n".join(parts) or f"#{k}")
-        if labels is not None and predictions is not None:
-            marks.append("right" if _fmt_label(labels[k]) == _fmt_label(predictions[k]) else "wrong")
+        if classes is not None and predictions is not None:
+            marks.append("right" if _fmt_label(classes[k]) == _fmt_label(predictions[k]) else "wrong")
         else:
             marks.append("")
     if shown < n:

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..errors import MissingDependencyError, RadnbError
+from ..errors import MissingDependencyError, RadnbError, View3DBackendError  # noqa: F401 - re-exported
 from .volume import as_labels, as_volume
 
 
@@ -36,10 +36,6 @@ def _available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
-
-
-class View3DBackendError(RadnbError):
-    """The requested 3D backend is installed but cannot display in this environment."""
 
 
 def _version(dist: str) -> Optional[str]:
@@ -117,8 +113,11 @@ def view3d(volume: Any, labels: Any = None, *, backend: Optional[str] = None,
     >>> import radnb, numpy as np
     >>> try:
     ...     w = radnb.view3d(np.zeros((16, 32, 32)))
-    ... except radnb.MissingDependencyError:
-    ...     pass
+    ... except radnb.MissingDependencyError as err:  # neither 3D backend is installed
+    ...     print("pip install" in str(err))
+    ... else:
+    ...     print(type(w).__module__.split(".")[0] in ("ipyniivue", "itkwidgets"))
+    True
     """
     vol = as_volume(volume, spacing=spacing, modality=modality, what="volume")
     if backend is None:
