@@ -144,6 +144,7 @@ def rank0_first(func: Callable[..., Any], *args, **kwargs) -> Any:
     if world_size() <= 1 or _RANK0_FIRST_ACTIVE:
         return func(*args, **kwargs)
     _ensure_process_group()
+    from . import _fastai  # noqa: F401
     from fastai.distributed import rank0_first as fastai_rank0_first
 
     _RANK0_FIRST_ACTIVE = True  # a builder called inside another rank0_first must not wait at a second barrier
@@ -182,6 +183,7 @@ def rank0_first_when_distributed(builder: Callable[..., Any]) -> Callable[..., A
 def _trainer_classes():
     import torch
     import torch.distributed as dist
+    from . import _fastai  # noqa: F401
     from fastai.distributed import DistributedDL, DistributedTrainer
 
     class ProcessGroupDL(DistributedDL):
@@ -393,6 +395,7 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
     >>> result.processes, (tmp / "model.pth").exists(), 0 <= result.metrics["auroc"] <= 1
     (1, True, True)
     """
+    from . import _fastai  # noqa: F401
     from fastai.torch_core import set_seed
 
     from . import data as rdata

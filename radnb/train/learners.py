@@ -39,6 +39,7 @@ from ..errors import InvalidArgumentError, RadnbError
 from .prep import Preprocessing, imagenet_stats
 
 # fastai adds fit_one_cycle / fine_tune / lr_find, summary, progress bars and mixed precision to its Learner in these modules
+from . import _fastai  # noqa: F401  (imports fastai quietly; see radnb/train/_fastai.py)
 import fastai.callback.channelslast  # noqa: E402,F401
 import fastai.callback.fp16  # noqa: E402,F401
 import fastai.callback.hook  # noqa: E402,F401  (Learner.summary)
