@@ -291,19 +291,10 @@ def _cases_to_score(learner, data):
 
 
 def _probabilities(learner, items, bs=64):
-    import torch
+    from .inference import item_probabilities, model_and_info
 
-    from .inference import _activation, _forward, _model_and_info
-    from .prep import load_image
-
-    model, info = _model_and_info(learner)
-    prep = info.prep
-    out = []
     cache = getattr(getattr(learner, "dls", None), "cache", None)
-    for start in range(0, len(items), bs):
-        batch = np.stack([load_image(it, prep, cache) for it in items[start:start + bs]]).astype(np.float32)
-        out.append(_activation(_forward(model, batch, prep), info).cpu())
-    return torch.cat(out).numpy(), info
+    return item_probabilities(learner, items, bs=bs, cache=cache), model_and_info(learner)[1]
 
 
 def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0,
@@ -342,9 +333,9 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
     >>> evaluate  # doctest: +ELLIPSIS
     <function evaluate at ...>
     """
-    from .inference import _model_and_info
+    from .inference import model_and_info
 
-    _, info = _model_and_info(learner)
+    _, info = model_and_info(learner)
     dls, records, whole_cases = _cases_to_score(learner, dls)
     if info.kind == "segmenter":
         return _evaluate_segmentation(learner, dls, records, info, hd95, whole_cases)
