@@ -448,7 +448,10 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
     values = list(learn.recorder.values[-1])
     metrics = {n: _float(v) for n, v in zip(names, values) if n not in ("train_loss",)}
     # how many validation predictions radnb's metrics saw in the last epoch: all of them, once, on every process
-    seen = next((sum(len(p) for p in m.probs) for m in learn.metrics if getattr(m, "probs", None)), None)
+    from .fastai_metrics import ProbabilityMetric
+
+    seen = next((sum(len(p) for p in m.preds) for m in learn.metrics
+                 if isinstance(m, ProbabilityMetric) and m.preds), None)
     all_counts = _gather_objects(counts)
     result = TrainResult(task=task, model_path=str(out), processes=world_size(), epochs=epochs,
                          seconds=round(seconds, 3), metrics=metrics, evaluation={}, n_train=len(dls.train_ds),
