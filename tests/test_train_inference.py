@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import radnb.train as rt
+from radnb.train.callbacks import TrainingWarning
 from radnb.train import inference as inf
 from radnb.train.interpret import gradcam, top_losses
 
@@ -22,7 +23,8 @@ def small_classifier(tmp_data_dir):
     dls = rt.classification_dls(x, label=labels, patient=range(24), windows="soft_tissue", size=32, bs=8,
                                 augment=False, seed=1)
     learn = rt.classifier(dls, arch="compact", keep_best=False)
-    with learn.no_bar(), learn.no_logging():
+    with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)  # two epochs on noise may collapse; irrelevant here
         learn.fit_one_cycle(2)
     return learn, x
 

@@ -170,3 +170,20 @@ def test_fastai_metric_is_nan_before_any_batch_and_for_one_class():
     assert math.isnan(metric.value)
     metric.accumulate(_FakeLearn(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1])))
     assert math.isnan(metric.value)  # only positives: AUROC undefined (sklearn's would raise)
+
+
+def test_radnb_train_names_and_submodules_resolve_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, radnb.train as rt\n"
+            "assert callable(rt.evaluate) and rt.metrics.auroc([0, 1], [0.1, 0.9]) == 1.0\n"
+            "assert 'torch' not in sys.modules\n"
+            "assert callable(rt.classifier) and callable(rt.prep.load_image) and 'torch' in sys.modules\n"
+            "try:\n"
+            "    rt.no_such_name\n"
+            "except AttributeError as exc:\n"
+            "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "no attribute 'no_such_name'" in out.stdout

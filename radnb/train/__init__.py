@@ -48,18 +48,23 @@ __all__ = ["classification_dls", "segmentation_dls", "patient_split", "classifie
 from .evaluate import evaluate  # noqa: E402
 
 
+_SUBMODULES = ("blocks", "cache", "callbacks", "data", "distributed", "evaluate", "export", "fastai_metrics",
+               "inference", "interpret", "learners", "metrics", "prep", "selfsup", "transfer")
+
+
 def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'radnb.train' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    elif name in _SUBMODULES:  # ``rt.prep.load_image`` works without importing radnb.train.prep first, as before
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'radnb.train' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
