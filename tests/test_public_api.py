@@ -24,6 +24,7 @@ DOCTEST_MODULES = [
     "radnb.data.synthetic", "radnb.data.fetch", "radnb.data.datasets", "radnb.datasets", "radnb.data.weights", "radnb.data.patches",
     "radnb.train", "radnb.train.blocks", "radnb.train.cache", "radnb.train.data", "radnb.train.evaluate",
     "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",
+    "radnb.train.fastai_metrics",
     "radnb.train.prep", "radnb.train.transfer",
     "radnb.viewers.display", "radnb.viewers.volume", "radnb.viewers.gallery", "radnb.viewers.header",
     "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer", "radnb.viewers.png",

@@ -25,6 +25,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 import torch
+from . import _fastai  # noqa: F401  (imports fastai quietly; see radnb/train/_fastai.py)
 from fastai.data.block import TransformBlock
 from fastai.data.transforms import Normalize
 from fastai.torch_core import TensorImage, TensorMask

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
+from . import _fastai  # noqa: F401  (imports fastai quietly; see radnb/train/_fastai.py)
 from fastai.callback.core import Callback
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 

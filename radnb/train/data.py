@@ -637,6 +637,7 @@ def classification_dls(
     >>> list(dls.vocab)
     ['a', 'b']
     """
+    from . import _fastai  # noqa: F401
     from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
 
     from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
@@ -803,6 +804,7 @@ def segmentation_dls(
     >>> dls.codes
     ['background', 'foreground']
     """
+    from . import _fastai  # noqa: F401
     from fastai.data.block import DataBlock
 
     from .blocks import RadImageBlock, RadMaskBlock, normalize_tfm, radiology_augmentations

@@ -140,6 +140,7 @@ def rank0_first(func: Callable[..., Any], *args, **kwargs) -> Any:
     if world_size() <= 1 or _RANK0_FIRST_ACTIVE:
         return func(*args, **kwargs)
     _ensure_process_group()
+    from . import _fastai  # noqa: F401
     from fastai.distributed import rank0_first as fastai_rank0_first
 
     _RANK0_FIRST_ACTIVE = True  # a builder called inside another rank0_first must not wait at a second barrier
@@ -178,6 +179,7 @@ def rank0_first_when_distributed(builder: Callable[..., Any]) -> Callable[..., A
 def _trainer_classes():
     import torch
     import torch.distributed as dist
+    from . import _fastai  # noqa: F401
     from fastai.distributed import DistributedDL, DistributedTrainer
 
     class ProcessGroupDL(DistributedDL):
@@ -389,6 +391,7 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
     >>> result.processes, (tmp / "model.pth").exists(), 0 <= result.metrics["auroc"] <= 1
     (1, True, True)
     """
+    from . import _fastai  # noqa: F401
     from fastai.torch_core import set_seed
 
     from . import data as rdata
@@ -441,7 +444,10 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
     values = list(learn.recorder.values[-1])
     metrics = {n: _float(v) for n, v in zip(names, values) if n not in ("train_loss",)}
     # how many validation predictions radnb's metrics saw in the last epoch: all of them, once, on every process
-    seen = next((sum(len(p) for p in m.probs) for m in learn.metrics if getattr(m, "probs", None)), None)
+    from .fastai_metrics import ProbabilityMetric
+
+    seen = next((sum(len(p) for p in m.preds) for m in learn.metrics
+                 if isinstance(m, ProbabilityMetric) and m.preds), None)
     all_counts = _gather_objects(counts)
     result = TrainResult(task=task, model_path=str(out), processes=world_size(), epochs=epochs,
                          seconds=round(seconds, 3), metrics=metrics, evaluation={}, n_train=len(dls.train_ds),

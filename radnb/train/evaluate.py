@@ -27,38 +27,10 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError
 from . import metrics as M
+from .metrics import bootstrap_auroc  # defined beside auroc (numpy only); importable from here as before
 
 __all__ = ["evaluate", "ClassificationReport", "SegmentationReport", "bootstrap_auroc", "calibration_table",
            "expected_calibration_error", "threshold_table"]
-
-
-def bootstrap_auroc(y_true: Sequence[int], y_score: Sequence[float], groups: Optional[Sequence[Any]] = None,
-                    n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap interval of the AUROC, resampling ``groups`` (patients) if given.
-
-    Examples
-    --------
-    >>> lo, hi = bootstrap_auroc([0, 0, 1, 1, 0, 1], [0.1, 0.3, 0.7, 0.8, 0.6, 0.4], n_bootstrap=200)
-    >>> 0.0 <= lo <= hi <= 1.0
-    True
-    """
-    y = np.asarray(y_true).astype(int)
-    s = np.asarray(y_score, dtype=float)
-    g = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
-    uniq, inv = np.unique(g, return_inverse=True)
-    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_bootstrap):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[k] for k in pick])
-        a = M.auroc(y[idx], s[idx])
-        if a == a:
-            stats.append(a)
-    if not stats:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
 
 def threshold_table(y_true: Sequence[int], y_score: Sequence[float],
@@ -319,19 +291,10 @@ def _cases_to_score(learner, data):
 
 
 def _probabilities(learner, items, bs=64):
-    import torch
+    from .inference import item_probabilities, model_and_info
 
-    from .inference import _activation, _forward, _model_and_info
-    from .prep import load_image
-
-    model, info = _model_and_info(learner)
-    prep = info.prep
-    out = []
     cache = getattr(getattr(learner, "dls", None), "cache", None)
-    for start in range(0, len(items), bs):
-        batch = np.stack([load_image(it, prep, cache) for it in items[start:start + bs]]).astype(np.float32)
-        out.append(_activation(_forward(model, batch, prep), info).cpu())
-    return torch.cat(out).numpy(), info
+    return item_probabilities(learner, items, bs=bs, cache=cache), model_and_info(learner)[1]
 
 
 def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0,
@@ -374,9 +337,9 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
     >>> type(report).__name__, 0.0 <= report.auc <= 1.0, report.confusion.shape
     ('ClassificationReport', True, (2, 2))
     """
-    from .inference import _model_and_info
+    from .inference import model_and_info
 
-    _, info = _model_and_info(learner)
+    _, info = model_and_info(learner)
     dls, records, whole_cases = _cases_to_score(learner, dls)
     if info.kind == "segmenter":
         return _evaluate_segmentation(learner, dls, records, info, hd95, whole_cases)

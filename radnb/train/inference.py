@@ -1,10 +1,17 @@
-"""Saving, loading and using trained models, with their preprocessing kept alongside.
+"""Saving, loading and using trained models: radnb's one path from images to probabilities.
 
 :func:`save_model` writes one file holding the weights *and* everything needed
 to feed the model the way it was trained: windows, image size, 2.5D context,
 normalisation statistics, class names. :func:`load_model` restores it and
 :func:`predict` always prepares images with those stored settings, so inference
 cannot silently differ from training.
+
+Every radnb function that runs a model on images goes through this module:
+:func:`prepare_batch` (prepared images -> a normalised batch on the model's device)
+and :func:`forward_probabilities` (-> class probabilities) serve :func:`predict`,
+:func:`predict_volume`, :func:`radnb.evaluate` (through :func:`item_probabilities`),
+and :mod:`radnb.train.interpret` (Grad-CAM's input, top losses' probabilities), so a
+change to preparation or normalisation reaches all of them.
 
 Examples
 --------
@@ -23,7 +30,7 @@ import datetime as _dt
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -38,7 +45,8 @@ PathLike = Union[str, Path]
 FORMAT = "radnb-model"
 FORMAT_VERSION = 1
 
-__all__ = ["save_model", "load_model", "predict", "predict_volume", "RadnbModel", "ModelFileError"]
+__all__ = ["save_model", "load_model", "predict", "predict_volume", "RadnbModel", "ModelFileError",
+           "model_and_info", "prepare_batch", "forward_probabilities", "item_probabilities"]
 
 
 class RadnbModel:
@@ -75,13 +83,24 @@ class RadnbModel:
                 f"{self.preprocessing.describe()})")
 
 
-def _model_and_info(obj: Any):
+def model_and_info(obj: Any) -> Tuple[torch.nn.Module, ModelInfo]:
+    """The network and its :class:`~radnb.train.learners.ModelInfo` of a radnb learner or :class:`RadnbModel`.
+
+    Examples
+    --------
+    >>> model_and_info(object())  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    radnb.errors.InvalidArgumentError: Expected a learner from radnb.classifier/segmenter ...
+    """
     if isinstance(obj, RadnbModel):
         return obj.model, obj.info
     info = getattr(obj, "radnb", None)
     if isinstance(info, ModelInfo):
         return obj.model, info
     raise InvalidArgumentError("Expected a learner from radnb.classifier/segmenter or a model from radnb.load_model.")
+
+
+_model_and_info = model_and_info  # the name radnb used before it was public
 
 
 def save_model(learner: Any, path: PathLike) -> Path:
@@ -115,7 +134,7 @@ def save_model(learner: Any, path: PathLike) -> Path:
     path = Path(path)
     if not is_main_process():  # distributed training: the processes hold the same weights; process 0 writes
         return path
-    model, info = _model_and_info(learner)
+    model, info = model_and_info(learner)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {
@@ -211,24 +230,105 @@ def _patient_of(item: Any) -> str:
     return ""
 
 
-def _forward(model: torch.nn.Module, batch: np.ndarray, prep: Preprocessing) -> torch.Tensor:
-    dev = next(model.parameters()).device
-    x = torch.from_numpy(batch).to(dev)
-    mean = torch.tensor(prep.mean, device=dev).view(1, -1, 1, 1)
-    std = torch.tensor(prep.std, device=dev).view(1, -1, 1, 1)
-    x = (x - mean) / std
+def prepare_batch(images: Sequence[np.ndarray], preprocessing: Preprocessing, device: Any = None) -> torch.Tensor:
+    """Prepared images -> one float32 batch normalised with the model's statistics, on ``device``.
+
+    Parameters
+    ----------
+    images
+        Arrays (C, size, size) from :func:`radnb.train.prep.load_image` (windowed to [0, 1]), or one
+        array (N, C, size, size).
+    preprocessing
+        The model's :class:`~radnb.train.prep.Preprocessing` (its ``mean`` / ``std`` per channel).
+    device
+        Where the batch goes (default the CPU).
+
+    Returns
+    -------
+    torch.Tensor
+        (N, C, size, size): ``(image - mean) / std`` per channel.
+
+    Examples
+    --------
+    >>> prep = Preprocessing(windows=("auto",), size=8, mean=(0.5,), std=(0.25,))
+    >>> prepare_batch([np.ones((1, 8, 8), np.float32)], prep).unique().tolist()
+    [2.0]
+    """
+    batch = np.asarray(images, dtype=np.float32) if isinstance(images, np.ndarray) else np.stack(images).astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device if device is not None else "cpu")
+    mean = torch.tensor(preprocessing.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def forward_probabilities(model: torch.nn.Module, images: Sequence[np.ndarray], preprocessing: Preprocessing, *,
+                          multilabel: bool = False, bs: int = 64) -> np.ndarray:
+    """Run ``model`` in eval mode on prepared images -> class probabilities (numpy, on the CPU).
+
+    Softmax over the class axis (classifiers: (N, C); segmenters: (N, C, H, W)), or a sigmoid
+    per label when ``multilabel``. The model's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    model
+        The network (``learn.model`` or ``RadnbModel.model``).
+    images
+        Prepared arrays (C, size, size), see :func:`prepare_batch`.
+    preprocessing
+        The model's preprocessing (normalisation statistics).
+    multilabel
+        Sigmoid outputs instead of softmax.
+    bs
+        Images per forward pass.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    >>> prep = Preprocessing(windows=("auto",), size=8, mean=(0.5,), std=(0.25,))
+    >>> p = forward_probabilities(net, [np.zeros((1, 8, 8), np.float32)] * 5, prep, bs=2)
+    >>> p.shape, bool(np.allclose(p.sum(1), 1.0))
+    ((5, 3), True)
+    """
+    dev = _device_of(model)
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        out = model(x).float()
-    model.train(was_training)
-    return out
+    outputs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), bs):
+                logits = model(prepare_batch(images[start:start + bs], preprocessing, dev)).float()
+                probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+                outputs.append(probs.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0,), dtype=np.float32)
 
 
-def _activation(logits: torch.Tensor, info: ModelInfo) -> torch.Tensor:
-    if info.multilabel:
-        return torch.sigmoid(logits)
-    return torch.softmax(logits, dim=1)
+def item_probabilities(learner: Any, items: Sequence[Any], *, bs: int = 64,
+                       cache: Optional[PreprocessCache] = None) -> np.ndarray:
+    """Load items with the model's stored preprocessing and return their class probabilities.
+
+    ``items`` are what :func:`radnb.train.prep.load_image` reads (paths, ``ArrayItem``,
+    ``SliceItem``); ``learner`` a radnb learner or :class:`RadnbModel`.
+
+    Examples
+    --------
+    >>> import radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(0, 100, (8, 32, 32)).astype("float32")
+    >>> learn = rt.classifier(rt.classification_dls(x, label=[0, 1] * 4, patient=range(8), windows="auto", size=32), arch="compact")
+    >>> item_probabilities(learn, [ArrayItem(x[0])]).shape
+    (1, 2)
+    """
+    model, info = model_and_info(learner)
+    prep = info.prep
+    chunks = [forward_probabilities(model, [load_image(it, prep, cache) for it in items[start:start + bs]], prep,
+                                    multilabel=info.multilabel, bs=bs)
+              for start in range(0, len(items), bs)]  # loaded a batch at a time: a large set never sits in memory
+    return np.concatenate(chunks) if chunks else np.zeros((0,), dtype=np.float32)
 
 
 def predict(learner: Any, source: Any, *, bs: int = 64, threshold: Optional[float] = None,
@@ -266,7 +366,7 @@ def predict(learner: Any, source: Any, *, bs: int = 64, threshold: Optional[floa
     >>> list(predict(learn, x[:2]).columns)
     ['file', 'patient', 'prob_0', 'prob_1', 'prediction']
     """
-    model, info = _model_and_info(learner)
+    model, info = model_and_info(learner)
     prep = info.prep
     store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
     items = _collect_items(source)
@@ -282,11 +382,7 @@ def predict(learner: Any, source: Any, *, bs: int = 64, threshold: Optional[floa
             errors[str(item)] = str(exc)
     if errors:
         warnings.warn(f"{len(errors)} file(s) could not be read: " + "; ".join(list(errors.values())[:3]), stacklevel=2)
-    outputs = []
-    for start in range(0, len(arrays), bs):
-        logits = _forward(model, np.stack(arrays[start:start + bs]).astype(np.float32), prep)
-        outputs.append(_activation(logits, info).cpu())
-    probs = torch.cat(outputs).numpy() if outputs else np.zeros((0, info.n_out))
+    probs = forward_probabilities(model, arrays, prep, multilabel=info.multilabel, bs=bs)
     vocab = list(info.vocab)
     for item, p in zip(good, probs):
         row = {"file": str(item), "patient": _patient_of(item)}
@@ -327,7 +423,7 @@ def predict_volume(learner: Any, volume: Any, *, bs: int = 32, probabilities: bo
     >>> predict_volume(learn, vols[0]).shape, predict_volume(learn, vols[0], probabilities=True).shape
     ((4, 32, 32), (4, 2, 32, 32))
     """
-    model, info = _model_and_info(learner)
+    model, info = model_and_info(learner)
     if info.kind != "segmenter":
         raise InvalidArgumentError("predict_volume needs a segmentation model (radnb.segmenter).")
     prep = info.prep
@@ -341,7 +437,7 @@ def predict_volume(learner: Any, volume: Any, *, bs: int = 32, probabilities: bo
     depth = load_volume(source, prep, store).shape[0]
     outs = []
     for start in range(0, depth, bs):
-        batch = np.stack([load_image(SliceItem(source, z), prep, store) for z in range(start, min(depth, start + bs))])
-        outs.append(torch.softmax(_forward(model, batch.astype(np.float32), prep), dim=1).cpu())
-    probs = torch.cat(outs).numpy()
+        batch = [load_image(SliceItem(source, z), prep, store) for z in range(start, min(depth, start + bs))]
+        outs.append(forward_probabilities(model, batch, prep, bs=bs))
+    probs = np.concatenate(outs)
     return probs if probabilities else probs.argmax(axis=1).astype(np.int64)

@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
-from .inference import _model_and_info
+from .inference import item_probabilities, model_and_info, prepare_batch
 from .learners import CompactCNN, CompactUNet
 from .prep import ArrayItem, load_image
 
@@ -121,18 +121,15 @@ def gradcam(learner: Any, x: Any, target: Optional[Any] = None, layer: Optional[
     >>> cam.heatmap.shape, 0.0 <= float(cam.heatmap.min()) <= float(cam.heatmap.max()) <= 1.0
     ((32, 32), True)
     """
-    model, info = _model_and_info(learner)
+    model, info = model_and_info(learner)
     if info.kind != "classifier":
         raise InvalidArgumentError("Grad-CAM here explains classifiers; for a segmenter look at its predicted mask.")
     prep = info.prep
     item = _as_item(x, learner)
     image = load_image(item, prep, getattr(getattr(learner, "dls", None), "cache", None))
     layer = layer or default_cam_layer(model)
-    dev = next(model.parameters()).device
-    inp = torch.from_numpy(image[None].astype(np.float32)).to(dev)
-    mean = torch.tensor(prep.mean, device=dev).view(1, -1, 1, 1)
-    std = torch.tensor(prep.std, device=dev).view(1, -1, 1, 1)
-    inp = ((inp - mean) / std).requires_grad_(True)  # so gradients flow even through a frozen encoder
+    inp = prepare_batch([image], prep, next(model.parameters()).device)
+    inp.requires_grad_(True)  # so gradients flow even through a frozen encoder
     store = {}
 
     def hook(_module, _inputs, output):
@@ -196,34 +193,42 @@ def fraction_in_box(heatmap: Any, box: Sequence[int]) -> float:
 def top_losses(learner: Any, k: int = 9) -> pd.DataFrame:
     """The ``k`` validation cases with the highest loss: item, patient, label, prediction, probability, loss.
 
+    fastai's ``ClassificationInterpretation`` ranks the validation set by the learner's own loss
+    (cross-entropy, focal, weighted: whatever it trains with); the probabilities of the ``k`` cases
+    shown come from :func:`radnb.train.inference.item_probabilities`, the path :func:`radnb.predict`
+    and :func:`radnb.evaluate` use. A thin wrapper: it adds radnb's table (patient, class names,
+    ``valid_index`` for :func:`gradcam`) to fastai's ranking.
+
     Examples
     --------
-    >>> import numpy as np, radnb.train as rt
-    >>> x = np.random.default_rng(0).normal(0, 100, (12, 32, 32)).astype("float32")
-    >>> learn = rt.classifier(rt.classification_dls(x, label=["normal", "opacity"] * 6, patient=range(12)), arch="compact")
-    >>> top = top_losses(learn, k=3)
-    >>> len(top) <= 3, bool(top["loss"].is_monotonic_decreasing)
-    (True, True)
+    >>> import radnb.train as rt
+    >>> x = np.random.default_rng(0).normal(0, 100, (8, 32, 32)).astype("float32")
+    >>> learn = rt.classifier(rt.classification_dls(x, label=[0, 1] * 4, patient=range(8), windows="auto", size=32), arch="compact")
+    >>> worst = top_losses(learn, k=2)
+    >>> len(worst), bool(worst.loss.is_monotonic_decreasing)
+    (2, True)
     """
-    from .evaluate import _probabilities
+    from fastai.interpret import ClassificationInterpretation
 
     dls = getattr(learner, "dls", None)
     if dls is None or not hasattr(dls, "records"):
         raise InvalidArgumentError("top_losses needs a learner built on radnb DataLoaders.")
-    _, info = _model_and_info(learner)
+    _, info = model_and_info(learner)
     if info.kind != "classifier" or info.multilabel:
         raise InvalidArgumentError("top_losses works for single-label classifiers.")
-    records = [dls.records[i] for i in dls.valid_idx]
-    probs, _ = _probabilities(learner, [r.item for r in records])
+    with learner.no_bar():
+        interp = ClassificationInterpretation.from_learner(learner)
+    losses, order = interp.top_losses(min(int(k), len(dls.valid_idx)))
+    order = [int(i) for i in order]
+    records = [dls.records[dls.valid_idx[i]] for i in order]
+    probs = item_probabilities(learner, [r.item for r in records], cache=getattr(dls, "cache", None))
     vocab = list(info.vocab)
-    y = np.array([vocab.index(str(r.label)) for r in records])
-    p_true = probs[np.arange(len(y)), y]
-    loss = -np.log(np.clip(p_true, 1e-7, 1.0))
-    df = pd.DataFrame({"item": [str(r.item) for r in records], "patient": [str(r.patient) for r in records],
-                       "label": [vocab[i] for i in y], "prediction": [vocab[i] for i in probs.argmax(1)],
-                       "probability": probs.max(1), "prob_of_label": p_true, "loss": loss,
-                       "valid_index": np.arange(len(records))})
-    return df.sort_values("loss", ascending=False).head(k).reset_index(drop=True)
+    y = np.array([vocab.index(str(r.label)) for r in records], dtype=int)
+    probs = probs.reshape(len(records), len(vocab))
+    return pd.DataFrame({"item": [str(r.item) for r in records], "patient": [str(r.patient) for r in records],
+                         "label": [vocab[i] for i in y], "prediction": [vocab[i] for i in probs.argmax(1)],
+                         "probability": probs.max(1), "prob_of_label": probs[np.arange(len(y)), y],
+                         "loss": losses.float().cpu().numpy(), "valid_index": np.array(order, dtype=int)})
 
 
 def _viewers():
@@ -300,7 +305,7 @@ def show_top_losses(learner: Any, k: int = 9, *, with_gradcam: bool = True, stat
         titles = [f"{r.label} → {r.prediction} ({r.probability:.2f})" for r in df.itertuples()]
         return _matplotlib_overlays(cams, titles)
     viewers = _viewers()
-    images = np.stack([load_image(_as_item(int(i), learner), _model_and_info(learner)[1].prep)[0] for i in df.valid_index])
+    images = np.stack([load_image(_as_item(int(i), learner), model_and_info(learner)[1].prep)[0] for i in df.valid_index])
     if viewers is not None:
         return viewers.gallery(images, classes=list(df.label), predictions=list(df.prediction),
                                probabilities=list(df.probability), static=static)

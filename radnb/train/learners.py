@@ -39,6 +39,7 @@ from ..errors import InvalidArgumentError, PretrainedWeightsError, RadnbError  #
 from .prep import Preprocessing, imagenet_stats
 
 # fastai adds fit_one_cycle / fine_tune / lr_find, summary, progress bars and mixed precision to its Learner in these modules
+from . import _fastai  # noqa: F401  (imports fastai quietly; see radnb/train/_fastai.py)
 import fastai.callback.channelslast  # noqa: E402,F401
 import fastai.callback.fp16  # noqa: E402,F401
 import fastai.callback.hook  # noqa: E402,F401  (Learner.summary)
@@ -181,36 +182,28 @@ def _compact_split(model):
 
 
 # ------------------------------------------------------------------ losses
-class FocalLoss(nn.Module):
-    """Focal loss (Lin et al. 2017): cross-entropy down-weighting easy cases by ``(1 - p_t) ** gamma``.
+def FocalLoss(gamma: float = 2.0, weight: Optional[torch.Tensor] = None):
+    """Deprecated: use fastai's ``FocalLossFlat(gamma=gamma)`` (``axis=1`` for segmentation), as radnb does.
 
-    Works for classification logits (N, C) and segmentation logits (N, C, H, W).
+    Returns fastai's ``FocalLoss`` module: focal loss (Lin et al. 2017), cross-entropy
+    down-weighting easy cases by ``(1 - p_t) ** gamma``, for classification logits (N, C) and
+    segmentation logits (N, C, H, W) alike (what radnb's own class did).
 
     Examples
     --------
-    >>> loss = FocalLoss(gamma=2.0)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     loss = FocalLoss(gamma=2.0)
     >>> float(loss(torch.tensor([[4.0, -4.0]]), torch.tensor([0]))) < 0.001
     True
     """
+    from fastai.losses import FocalLoss as FastaiFocalLoss
 
-    def __init__(self, gamma: float = 2.0, weight: Optional[torch.Tensor] = None):
-        super().__init__()
-        self.gamma = gamma
-        self.register_buffer("weight", weight if weight is not None else None, persistent=False)
-
-    def forward(self, logits, target):
-        logp = F.log_softmax(logits.float(), dim=1)
-        logp_t = logp.gather(1, target.long().unsqueeze(1)).squeeze(1)
-        loss = -((1 - logp_t.exp()) ** self.gamma) * logp_t
-        if self.weight is not None:
-            loss = loss * self.weight.to(loss.device)[target.long()]
-        return loss.mean()
-
-    def activation(self, x):
-        return F.softmax(x, dim=1)
-
-    def decodes(self, x):
-        return x.argmax(dim=1)
+    warnings.warn("radnb.train.learners.FocalLoss is deprecated; use fastai.losses.FocalLossFlat(gamma=...) "
+                  "(axis=1 for segmentation), which radnb.classifier(dls, loss='focal') uses.", DeprecationWarning,
+                  stacklevel=2)
+    return FastaiFocalLoss(gamma=gamma, weight=weight)
 
 
 class DiceCELoss(nn.Module):
@@ -254,19 +247,12 @@ class DiceCELoss(nn.Module):
         return x.argmax(dim=1)
 
 
-class _WeightedCE(nn.Module):
-    def __init__(self, weight: torch.Tensor, axis: int = 1):
-        super().__init__()
-        self.register_buffer("weight", weight, persistent=False)
+def _weighted_ce(weight: torch.Tensor, axis: int = -1):
+    """fastai's cross-entropy with class weights (fastai moves the weights to the learner's device);
+    ``axis=1`` for segmentation logits (N, C, H, W)."""
+    from fastai.losses import CrossEntropyLossFlat
 
-    def forward(self, logits, target):
-        return F.cross_entropy(logits.float(), target.long(), weight=self.weight.to(logits.device))
-
-    def activation(self, x):
-        return F.softmax(x, dim=1)
-
-    def decodes(self, x):
-        return x.argmax(dim=1)
+    return CrossEntropyLossFlat(weight=weight, axis=axis)
 
 
 def class_weights(dls) -> torch.Tensor:
@@ -651,7 +637,7 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
     >>> rt.classifier(dls, arch="compact").radnb.positive_name
     'opacity'
     """
-    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
+    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, FocalLossFlat
     from fastai.metrics import accuracy, accuracy_multi
 
     from . import metrics as rm
@@ -670,9 +656,9 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
         if loss == "ce":
             loss_func = CrossEntropyLossFlat()
         elif loss == "weighted_ce":
-            loss_func = _WeightedCE(class_weights(dls))
+            loss_func = _weighted_ce(class_weights(dls))
         elif loss == "focal":
-            loss_func = FocalLoss()
+            loss_func = FocalLossFlat()
         else:
             raise InvalidArgumentError(f"loss={loss!r}: use 'ce', 'weighted_ce' or 'focal'.")
         if pos is not None:
@@ -733,7 +719,7 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
     >>> rt.segmenter(dls, arch="compact").radnb.kind
     'segmenter'
     """
-    from fastai.losses import CrossEntropyLossFlat
+    from fastai.losses import CrossEntropyLossFlat, FocalLossFlat
 
     from . import metrics as rm
 
@@ -755,9 +741,9 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
             m = load_mask(dls.records[i].label, dls.preprocessing.size, dls.cache)
             counts += np.bincount(m.ravel(), minlength=n)[:n]
         w = counts.sum() / (n * counts)
-        loss_func = _WeightedCE(torch.tensor(w / w.mean(), dtype=torch.float32))
+        loss_func = _weighted_ce(torch.tensor(w / w.mean(), dtype=torch.float32), axis=1)
     elif loss == "focal":
-        loss_func = FocalLoss()
+        loss_func = FocalLossFlat(axis=1)
     else:
         raise InvalidArgumentError(f"loss={loss!r}: use 'dice_ce', 'ce', 'weighted_ce' or 'focal'.")
     default_metrics = [rm.ForegroundDice(n), rm.ForegroundIoU(n)]

@@ -29,7 +29,7 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from ..errors import InvalidArgumentError
 ArrayLike = Union[np.ndarray, Sequence[float]]
 
 __all__ = [
-    "auroc", "roc_curve", "confusion_counts", "sensitivity", "specificity", "ppv", "npv",
+    "auroc", "bootstrap_auroc", "roc_curve", "confusion_counts", "sensitivity", "specificity", "ppv", "npv",
     "balanced_accuracy", "accuracy", "threshold_metrics", "dice", "iou", "hd95",
     "AUROC", "Sensitivity", "Specificity", "BalancedAccuracy", "ForegroundDice", "ForegroundIoU",
 ]
@@ -68,16 +68,8 @@ def _ratio(num: float, den: float) -> float:
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, ties get the mean of the ranks they span."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    ranks = np.empty(len(values), dtype=float)
-    # boundaries of runs of equal values
-    boundaries = np.flatnonzero(np.diff(sorted_vals)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(values)]])
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + 1 + e) / 2.0
-    return ranks
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2.0)[inverse.reshape(-1)]
 
 
 def auroc(y_true: ArrayLike, y_score: ArrayLike, average: Optional[str] = "macro") -> Union[float, np.ndarray]:
@@ -122,6 +114,38 @@ def auroc(y_true: ArrayLike, y_score: ArrayLike, average: Optional[str] = "macro
     ranks = _average_ranks(_as_1d(ys, "y_score"))
     u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def bootstrap_auroc(y_true: Sequence[int], y_score: Sequence[float], groups: Optional[Sequence[Any]] = None,
+                    n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95) -> Tuple[float, float]:
+    """Percentile bootstrap interval of the AUROC, resampling ``groups`` (patients) if given.
+
+    Resamples with only one class (AUROC undefined) are skipped. Numpy only, like every
+    function above, so the course's self-checks use it without importing torch.
+
+    Examples
+    --------
+    >>> lo, hi = bootstrap_auroc([0, 0, 1, 1, 0, 1], [0.1, 0.3, 0.7, 0.8, 0.6, 0.4], n_bootstrap=200)
+    >>> 0.0 <= lo <= hi <= 1.0
+    True
+    """
+    y = np.asarray(y_true).astype(int)
+    s = np.asarray(y_score, dtype=float)
+    g = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
+    uniq, inv = np.unique(g, return_inverse=True)
+    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_bootstrap):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([members[k] for k in pick])
+        a = auroc(y[idx], s[idx])
+        if a == a:
+            stats.append(a)
+    if not stats:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
 
 def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -368,200 +392,9 @@ def hd95(pred: np.ndarray, target: np.ndarray, spacing: Optional[Sequence[float]
     return float(np.percentile(distances, 95))
 
 
-# ---------------------------------------------------------------- fastai wrappers
-def _fastai_metric_base():
-    from fastai.learner import Metric
-
-    return Metric
-
-
-def _class_probabilities(pred, n_classes_hint=None):
-    import torch
-
-    if pred.ndim == 1 or pred.shape[-1] == 1:
-        return torch.sigmoid(pred.reshape(-1)).float()
-    return torch.softmax(pred.float(), dim=-1)
-
-
-def _gathering_detach(learn):
-    """The learner's ``to_detach``: detached, on the CPU and, in distributed training, gathered from every
-    process with fastai's padding removed (what fastai's ``AccumMetric`` uses), so a metric sees the whole
-    validation set once."""
-    to_detach = getattr(learn, "to_detach", None)
-    if to_detach is not None:
-        return to_detach
-    return lambda t: t.detach().cpu()
-
-
-class _Accumulating:
-    """Collects probabilities and targets over an epoch; subclasses compute ``value``."""
-
-    def __init__(self, pos_class: int = 1, threshold: float = 0.5, name: Optional[str] = None):
-        self.pos_class, self.threshold = pos_class, threshold
-        self._name = name
-        self.reset()
-
-    def reset(self):
-        self.probs, self.targs = [], []
-
-    def accumulate(self, learn):
-        pred, targ = learn.pred, learn.yb[0]
-        if isinstance(pred, (tuple, list)):
-            pred = pred[0]
-        detach = _gathering_detach(learn)
-        self.probs.append(detach(_class_probabilities(pred.detach())))
-        self.targs.append(detach(targ))
-
-    def _scores(self):
-        import torch
-
-        if not self.probs:  # no batch seen (e.g. fastai's learn.summary()): no score, not a crash
-            return np.zeros(0, dtype=int), np.zeros(0)
-        probs = torch.cat(self.probs).numpy()
-        targs = torch.cat(self.targs).numpy()
-        if probs.ndim == 1:
-            return targs.astype(int), probs
-        if targs.ndim == 2:  # multi-label one-hot
-            return targs, probs
-        return (targs == self.pos_class).astype(int), probs[:, self.pos_class]
-
-    @property
-    def name(self):
-        return self._name or type(self).__name__.lower()
-
-
-_MIXED: Dict[type, type] = {}
-
-
-def _make_metric(cls):
-    """Mix a radnb metric with fastai's ``Metric`` base at first use (keeps import light)."""
-    if cls not in _MIXED:
-        Metric = _fastai_metric_base()
-        _MIXED[cls] = type(cls.__name__.lstrip("_"), (cls, Metric), {"__doc__": cls.__doc__, "__module__": __name__})
-    return _MIXED[cls]
-
-
-class _AUROC(_Accumulating):
-    """fastai metric: AUROC of class ``pos_class`` vs the rest (macro over labels if multi-label)."""
-
-    multilabel = False
-
-    def accumulate(self, learn):
-        if not self.multilabel:
-            return super().accumulate(learn)
-        import torch
-
-        pred = learn.pred[0] if isinstance(learn.pred, (tuple, list)) else learn.pred
-        detach = _gathering_detach(learn)
-        self.probs.append(detach(torch.sigmoid(pred.detach().float())))
-        self.targs.append(detach(learn.yb[0]))
-
-    @property
-    def value(self):
-        import torch
-
-        if not self.probs:
-            return float("nan")
-        if self.pos_class is None and not self.multilabel:  # multi-class: macro one-vs-rest
-            probs = torch.cat(self.probs).numpy()
-            targs = torch.cat(self.targs).numpy().astype(int)
-            onehot = np.eye(probs.shape[1], dtype=int)[targs]
-            return auroc(onehot, probs)
-        y, s = self._scores()
-        return auroc(y, s)
-
-    @property
-    def name(self):
-        return self._name or "auroc"
-
-
-class _Sensitivity(_Accumulating):
-    """fastai metric: sensitivity of ``pos_class`` at ``threshold``."""
-
-    @property
-    def value(self):
-        return sensitivity(*self._scores(), threshold=self.threshold)
-
-    @property
-    def name(self):
-        return self._name or "sensitivity"
-
-
-class _Specificity(_Accumulating):
-    """fastai metric: specificity of ``pos_class`` at ``threshold``."""
-
-    @property
-    def value(self):
-        return specificity(*self._scores(), threshold=self.threshold)
-
-    @property
-    def name(self):
-        return self._name or "specificity"
-
-
-class _BalancedAccuracy(_Accumulating):
-    """fastai metric: balanced accuracy of ``pos_class`` at ``threshold``."""
-
-    @property
-    def value(self):
-        return balanced_accuracy(*self._scores(), threshold=self.threshold)
-
-    @property
-    def name(self):
-        return self._name or "balanced_accuracy"
-
-
-class _SegOverlap:
-    """Dice/IoU over the whole epoch per foreground class (pixels pooled), averaged over classes."""
-
-    kind = "dice"
-
-    def __init__(self, n_classes: Optional[int] = None, name: Optional[str] = None):
-        self.n_classes, self._name = n_classes, name
-        self.reset()
-
-    def reset(self):
-        self.inter, self.sum_p, self.sum_t = {}, {}, {}
-
-    def accumulate(self, learn):
-        pred = learn.pred
-        if isinstance(pred, (tuple, list)):
-            pred = pred[0]
-        detach = _gathering_detach(learn)
-        labels, targ = detach(pred.argmax(dim=1)), detach(learn.yb[0])
-        n = self.n_classes or pred.shape[1]
-        for c in range(1, n):
-            pc, tc = labels == c, targ == c
-            self.inter[c] = self.inter.get(c, 0) + int((pc & tc).sum())
-            self.sum_p[c] = self.sum_p.get(c, 0) + int(pc.sum())
-            self.sum_t[c] = self.sum_t.get(c, 0) + int(tc.sum())
-
-    def per_class(self) -> Dict[int, float]:
-        out = {}
-        for c in self.inter:
-            i, sp, st = self.inter[c], self.sum_p[c], self.sum_t[c]
-            if sp + st == 0:
-                out[c] = float("nan")
-            elif self.kind == "dice":
-                out[c] = 2.0 * i / (sp + st)
-            else:
-                out[c] = i / (sp + st - i)
-        return out
-
-    @property
-    def value(self):
-        vals = [v for v in self.per_class().values() if v == v]
-        return float(np.mean(vals)) if vals else float("nan")
-
-    @property
-    def name(self):
-        return self._name or ("dice" if self.kind == "dice" else "iou")
-
-
-class _SegIoU(_SegOverlap):
-    kind = "iou"
-
-
+# ---------------------------------------------------------------- fastai metrics
+# Factories, so that this module imports without torch or fastai: the classes live in
+# radnb.train.fastai_metrics (fastai's AccumMetric / Metric), imported at the first call.
 def AUROC(pos_class: Optional[int] = 1, name: Optional[str] = None, multilabel: bool = False):
     """fastai metric computing :func:`auroc` over the validation set.
 
@@ -575,9 +408,9 @@ def AUROC(pos_class: Optional[int] = 1, name: Optional[str] = None, multilabel: 
     >>> m.name
     'auroc'
     """
-    metric = _make_metric(_AUROC)(pos_class=pos_class, name=name)
-    metric.multilabel = multilabel
-    return metric
+    from .fastai_metrics import ProbabilityMetric
+
+    return ProbabilityMetric(auroc, pos_class, None, name or "auroc", multilabel=multilabel)
 
 
 def Sensitivity(pos_class: int = 1, threshold: float = 0.5, name: Optional[str] = None):
@@ -588,7 +421,9 @@ def Sensitivity(pos_class: int = 1, threshold: float = 0.5, name: Optional[str] 
     >>> Sensitivity(threshold=0.3).threshold
     0.3
     """
-    return _make_metric(_Sensitivity)(pos_class=pos_class, threshold=threshold, name=name)
+    from .fastai_metrics import ProbabilityMetric
+
+    return ProbabilityMetric(sensitivity, pos_class, threshold, name or "sensitivity")
 
 
 def Specificity(pos_class: int = 1, threshold: float = 0.5, name: Optional[str] = None):
@@ -599,7 +434,9 @@ def Specificity(pos_class: int = 1, threshold: float = 0.5, name: Optional[str] 
     >>> Specificity().name
     'specificity'
     """
-    return _make_metric(_Specificity)(pos_class=pos_class, threshold=threshold, name=name)
+    from .fastai_metrics import ProbabilityMetric
+
+    return ProbabilityMetric(specificity, pos_class, threshold, name or "specificity")
 
 
 def BalancedAccuracy(pos_class: int = 1, threshold: float = 0.5, name: Optional[str] = None):
@@ -610,7 +447,9 @@ def BalancedAccuracy(pos_class: int = 1, threshold: float = 0.5, name: Optional[
     >>> BalancedAccuracy().name
     'balanced_accuracy'
     """
-    return _make_metric(_BalancedAccuracy)(pos_class=pos_class, threshold=threshold, name=name)
+    from .fastai_metrics import ProbabilityMetric
+
+    return ProbabilityMetric(balanced_accuracy, pos_class, threshold, name or "balanced_accuracy")
 
 
 def ForegroundDice(n_classes: Optional[int] = None, name: Optional[str] = None):
@@ -621,7 +460,9 @@ def ForegroundDice(n_classes: Optional[int] = None, name: Optional[str] = None):
     >>> ForegroundDice().name
     'dice'
     """
-    return _make_metric(_SegOverlap)(n_classes=n_classes, name=name)
+    from .fastai_metrics import ForegroundOverlap
+
+    return ForegroundOverlap(n_classes, name, kind="dice")
 
 
 def ForegroundIoU(n_classes: Optional[int] = None, name: Optional[str] = None):
@@ -632,4 +473,6 @@ def ForegroundIoU(n_classes: Optional[int] = None, name: Optional[str] = None):
     >>> ForegroundIoU().name
     'iou'
     """
-    return _make_metric(_SegIoU)(n_classes=n_classes, name=name)
+    from .fastai_metrics import ForegroundOverlap
+
+    return ForegroundOverlap(n_classes, name, kind="iou")

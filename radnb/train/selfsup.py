@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from . import _fastai  # noqa: F401  (imports fastai quietly; see radnb/train/_fastai.py)
 from fastai.callback.core import Callback
 
 __all__ = ["nt_xent", "two_views", "ContrastiveModel", "TwoViews", "pretrain_selfsupervised"]

@@ -177,6 +177,7 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         if verbose:
             print(f"Using the pretrained {arch} already saved at {target} (force=True retrains).")
         return target
+    from . import _fastai  # noqa: F401
     from fastai.torch_core import no_random
 
     start = time.perf_counter()

@@ -1,11 +1,9 @@
 """Checks for notebook 06 (Capstone: lesion characterisation, benign vs malignant).
 
 Expected answers come from radnb's reference code on fresh inputs: lesion crops
-from :mod:`radnb.data.patches`; the patient-level bootstrap of
-:func:`radnb.train.evaluate.bootstrap_auroc` and the AUROC of
-:func:`radnb.train.metrics.auroc`, re-stated here in plain numpy so that a check
-never waits for torch to import (``tests/test_checks_nb06.py`` asserts that they
-agree exactly).
+from :mod:`radnb.data.patches`; the AUROC and the patient-level bootstrap of
+:mod:`radnb.train.metrics` (numpy only: importing it loads neither torch nor fastai,
+so a check never waits for them).
 
 Exercises (the student's function, then the grade id)
 -----------------------------------------------------
@@ -34,6 +32,7 @@ import numpy as np
 
 from ...data.patches import crop_around_lesion as reference_crop
 from ...data.patches import crop_at
+from ...train.metrics import auroc, bootstrap_auroc
 from ..core import Incorrect, as_array, call, close
 from ..registry import register, register_quiz
 
@@ -58,28 +57,12 @@ def _float(got: Any, what: str) -> float:
 # --------------------------------------------------------------------------- reference statistics
 
 
-def reference_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """AUROC as the Mann-Whitney statistic (ties count 1/2), like :func:`radnb.train.metrics.auroc`.
-
-    Examples
-    --------
-    >>> reference_auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.75
-    """
-    y = np.asarray(labels).astype(bool).reshape(-1)
-    s = np.asarray(scores, dtype=float).reshape(-1)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based; ties share their mean rank
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+reference_auroc = auroc  # the Mann-Whitney AUROC (ties count 1/2) the checks compare against
 
 
 def reference_bootstrap_ci(labels, scores, groups=None, n_boot: int = 1000, seed: int = 0,
                            level: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap interval of the AUROC, resampling groups (patients); same algorithm and
-    random stream as :func:`radnb.train.evaluate.bootstrap_auroc`.
+    """:func:`radnb.train.metrics.bootstrap_auroc` under the notebook's argument name ``n_boot``.
 
     Examples
     --------
@@ -87,23 +70,7 @@ def reference_bootstrap_ci(labels, scores, groups=None, n_boot: int = 1000, seed
     >>> 0.0 <= lo <= hi <= 1.0
     True
     """
-    y = np.asarray(labels).astype(int)
-    s = np.asarray(scores, dtype=float)
-    g = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
-    uniq, inv = np.unique(g, return_inverse=True)
-    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[k] for k in pick])
-        a = reference_auroc(y[idx], s[idx])
-        if a == a:
-            stats.append(a)
-    if not stats:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+    return bootstrap_auroc(labels, scores, groups, n_bootstrap=n_boot, seed=seed, level=level)
 
 
 def confusion(labels, probs, threshold: float) -> Tuple[float, float]:
