@@ -86,10 +86,12 @@ def _as_item(x: Any, learner: Any):
     if isinstance(x, np.ndarray):
         return ArrayItem(x, name="array")
     if isinstance(x, (int, np.integer)):
-        dls = getattr(learner, "dls", None)
-        if dls is None or not hasattr(dls, "records"):
+        from .record import dataset_info
+
+        data = dataset_info(getattr(learner, "dls", None), derive=True)
+        if data is None:
             raise InvalidArgumentError("An integer picks a validation case; that needs a learner with its DataLoaders.")
-        return dls.records[int(dls.valid_idx[int(x)])].item
+        return data.valid_records[int(x)].item
     return x
 
 
@@ -122,7 +124,9 @@ def gradcam(learner: Any, x: Any, target: Optional[Any] = None, layer: Optional[
         raise InvalidArgumentError("Grad-CAM here explains classifiers; for a segmenter look at its predicted mask.")
     prep = info.prep
     item = _as_item(x, learner)
-    image = load_image(item, prep, getattr(getattr(learner, "dls", None), "cache", None))
+    from .evaluate import _learner_cache
+
+    image = load_image(item, prep, _learner_cache(learner))
     layer = layer or default_cam_layer(model)
     dev = next(model.parameters()).device
     inp = torch.from_numpy(image[None].astype(np.float32)).to(dev)
@@ -197,16 +201,18 @@ def top_losses(learner: Any, k: int = 9) -> pd.DataFrame:
     >>> top_losses  # doctest: +ELLIPSIS
     <function top_losses at ...>
     """
-    from .evaluate import _probabilities
+    from .evaluate import _scores
+    from .record import dataset_info
 
     dls = getattr(learner, "dls", None)
-    if dls is None or not hasattr(dls, "records"):
-        raise InvalidArgumentError("top_losses needs a learner built on radnb DataLoaders.")
+    if dls is None:
+        raise InvalidArgumentError("top_losses needs a learner with its DataLoaders (radnb's, or fastai's).")
     _, info = _model_and_info(learner)
     if info.kind != "classifier" or info.multilabel:
         raise InvalidArgumentError("top_losses works for single-label classifiers.")
-    records = [dls.records[i] for i in dls.valid_idx]
-    probs, _ = _probabilities(learner, [r.item for r in records])
+    data = dataset_info(dls, derive=True)
+    records = data.valid_records
+    probs, _ = _scores(learner, dls, data, records, whole_cases=False)
     vocab = list(info.vocab)
     y = np.array([vocab.index(str(r.label)) for r in records])
     p_true = probs[np.arange(len(y)), y]
