@@ -144,6 +144,7 @@ class DatasetInfo:
         (``None``): the DataLoaders' own transforms prepare the batches.
         """
         from fastai.torch_core import TensorMask, TensorMultiCategory
+        from fastai.vision.core import PILMask
 
         try:
             train_ds, valid_ds = dls.train_ds, dls.valid_ds
@@ -155,8 +156,8 @@ class DatasetInfo:
             raise InvalidArgumentError("These fastai DataLoaders have an empty validation set: give the splitter "
                                        "some validation items (e.g. valid_pct=0.2).")
         target = valid_ds[0][-1]
-        task = "segmentation" if isinstance(target, TensorMask) else "classification"
-        vocab = getattr(dls, "vocab", None)
+        task = "segmentation" if isinstance(target, (TensorMask, PILMask)) else "classification"
+        vocab = _fastai_vocab(dls)
         if vocab is None:
             raise InvalidArgumentError("These fastai DataLoaders have no vocab (class names): radnb needs a "
                                        "CategoryBlock / MultiCategoryBlock, or MaskBlock(codes=...) for segmentation.")
@@ -178,6 +179,18 @@ class DatasetInfo:
                               "patient": [r.patient for r in records], "split": [r.split for r in records]})
         return cls(task, classes, None, table, records, train_idx, valid_idx, split_source="fastai",
                    multilabel=multilabel, origin="fastai")
+
+
+def _fastai_vocab(dls: Any) -> Any:
+    """fastai's class names: ``dls.vocab`` (Category blocks), else the codes of ``MaskBlock`` (``AddMaskCodes``)."""
+    vocab = getattr(dls, "vocab", None)
+    if vocab is not None:
+        return vocab
+    for dl in (dls.train, dls.valid):
+        for tfm in getattr(getattr(dl, "after_item", None), "fs", []):
+            if getattr(tfm, "vocab", None) is not None:
+                return tfm.vocab
+    return None
 
 
 def _fastai_labels(ds: Any, classes: List[str], multilabel: bool) -> List[Any]:
