@@ -19,7 +19,7 @@ DOCTEST_MODULES = [
     "radnb.data.synthetic", "radnb.data.fetch", "radnb.data.datasets", "radnb.data.weights", "radnb.data.patches",
     "radnb.train", "radnb.train.blocks", "radnb.train.cache", "radnb.train.data", "radnb.train.evaluate",
     "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",
-    "radnb.train.prep", "radnb.train.transfer",
+    "radnb.train.prep", "radnb.train.record", "radnb.train.transfer",
     "radnb.viewers.display", "radnb.viewers.volume", "radnb.viewers.gallery", "radnb.viewers.header",
     "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer",
 ]
