@@ -242,7 +242,7 @@ def _batch_size(bs: Optional[int], task: str, dev, n_train: int, what: str) -> i
     if n_train == 0 or wanted <= n_train:  # a test set (nothing to train on) or enough items
         return wanted
     warnings.warn(f"Only {n_train} {what} for training, fewer than the batch size {wanted}: using batches of "
-                  f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=3)
+                  f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=5)
     return n_train
 
 
@@ -345,7 +345,7 @@ def _preload(records: List[Record], load: Callable[[Any], Any], what: str,
             errors.append(str(exc))
     if errors:
         shown = "\n  ".join(errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
-        warnings.warn(f"{len(errors)} {what} could not be read and were left out:\n  {shown}", stacklevel=3)
+        warnings.warn(f"{len(errors)} {what} could not be read and were left out:\n  {shown}", stacklevel=4)
     if not kept:
         raise TrainingDataError(f"None of the {len(records)} {what} could be read. First problem: {errors[0]}")
     return kept, errors
@@ -548,7 +548,7 @@ def _warn_shared_patients(records: Sequence[Record], test_records: Sequence[Reco
     if shared:
         warnings.warn(f"{len(shared)} patient(s) have images on more than one side of the split column "
                       f"(e.g. {shared[:3]}): their validation/test images measure memory of that patient, not skill. "
-                      "Give each patient a single split value.", stacklevel=4)
+                      "Give each patient a single split value.", stacklevel=5)
 
 
 # ------------------------------------------------------------------ classification
@@ -802,7 +802,7 @@ def _slices(cases: List[Record], prep: Preprocessing, store: PreprocessCache):
             errors.append(str(exc))
     if errors:
         warnings.warn(f"{len(errors)} image/mask pair(s) could not be read and were left out:\n  " + "\n  ".join(errors[:10]),
-                      stacklevel=3)
+                      stacklevel=4)
     if not records:
         raise TrainingDataError("No image/mask pairs could be read." + (f" First problem: {errors[0]}" if errors else ""))
     return records, volumes, errors, n_classes
