@@ -194,3 +194,22 @@ def test_fastai_learner_arguments_pass_through_and_show_in_the_signature():
     seg = rt.segmenter(seg_dls, arch="compact", wd=0.2, cbs=[_Counts()], loss_func=rt.learners.DiceCELoss(ce_weight=0))
     assert seg.wd == 0.2 and isinstance(seg.loss_func, rt.learners.DiceCELoss) and seg.loss_func.ce_weight == 0
     assert any(isinstance(cb, _Counts) for cb in seg.cbs)
+
+
+def test_segmentation_records_share_one_value_to_class_map():
+    """Masks holding different subsets of the stored values still map each value to the same class."""
+    from radnb.train.prep import load_mask
+
+    vols, masks = [], []
+    for k, values in enumerate([(10,), (20,), (10, 20), (10, 20)]):
+        v = np.random.default_rng(k).normal(0, 30, (3, 16, 16)).astype("float32")
+        m = np.zeros((3, 16, 16), np.uint8)
+        for j, value in enumerate(values):
+            m[:, 2 + 6 * j:6 + 6 * j, 4:10] = value
+        vols.append(v)
+        masks.append(m)
+    dls = rt.segmentation_dls(vols, masks, codes=["background", "liver", "spleen"], windows="auto", size=16, bs=2,
+                              device="cpu", valid_patients=["case1"], augment=False)
+    info = dls.radnb
+    spleen_only = [r for r in info.records if r.patient == "case1"]
+    assert spleen_only and all(set(np.unique(load_mask(r.label, 16, info.cache))) == {0, 2} for r in spleen_only)
