@@ -213,3 +213,20 @@ def test_segmentation_records_share_one_value_to_class_map():
     info = dls.radnb
     spleen_only = [r for r in info.records if r.patient == "case1"]
     assert spleen_only and all(set(np.unique(load_mask(r.label, 16, info.cache))) == {0, 2} for r in spleen_only)
+
+
+def test_a_datablock_over_arrays_is_scored_by_position():
+    from fastai.data.block import CategoryBlock, DataBlock
+    from fastai.data.transforms import RandomSplitter
+    from fastai.vision.data import ImageBlock
+
+    x, labels = _arrays(16, side=16)
+    items = [((a - a.min()) / np.ptp(a) * 255).astype(np.uint8) for a in x]
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_x=lambda i: items[i], get_y=lambda i: labels[i],
+                       splitter=RandomSplitter(0.25, seed=0))
+    dls = dblock.dataloaders(list(range(16)), bs=4, device="cpu")  # items: positions into the arrays
+    learn = rt.classifier(dls, arch="compact", keep_best=False)
+    report = rt.evaluate(learn, n_bootstrap=5)
+    assert list(report.table["item"]) == [f"valid[{k}]" for k in range(len(dls.valid_ds))]
+    assert list(report.table["label"]) == [labels[i] for i in dls.valid_ds.items]
+    assert report.table["patient"].nunique() == len(dls.valid_ds)  # each image its own patient

@@ -24,6 +24,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
@@ -171,7 +172,9 @@ class DatasetInfo:
             items = list(items) if items is not None else []
             labels = _fastai_labels(ds, classes, multilabel) if task == "classification" else [None] * len(ds)
             for k in range(len(ds)):
-                item = items[k] if k < len(items) else f"{side}[{k}]"
+                item = items[k] if k < len(items) else None
+                if not isinstance(item, (str, os.PathLike)):  # arrays, tuples...: named by position (a str() may collide)
+                    item = f"{side}[{k}]"
                 records.append(Record(item, labels[k], str(item), side))
         n_train = len(train_ds)
         train_idx, valid_idx = np.arange(n_train), np.arange(n_train, len(records))
