@@ -24,6 +24,7 @@ Examples
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -565,8 +566,8 @@ def _watch_callbacks(keep_best: Any) -> list:
 
 
 LEARNER_HIDDEN = ["loss_func", "lr", "splitter"]  # passed through, but not in the signature (fastai's defaults mislead)
-LEARNER_ARGS = ("loss_func", "opt_func", "lr", "splitter", "cbs", "path", "model_dir", "wd", "wd_bn_bias", "train_bn",
-                "moms", "default_cbs")  # fastai Learner's keywords (besides dls, model, metrics): passed through
+# fastai Learner's own keywords (opt_func, cbs, wd, path, moms...; read from fastai so they stay true): passed through
+LEARNER_ARGS = tuple(p for p in inspect.signature(Learner).parameters if p not in ("dls", "model", "metrics"))
 
 
 def _split_kwargs(kwargs: Dict[str, Any]):
