@@ -102,8 +102,8 @@ def run_full(data, epochs):
     at_chosen = rt.evaluate(learn, "test", threshold=threshold, n_bootstrap=0)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     print("\n(a) full training split, radnb defaults "
-          f"({learn.radnb.arch}, {dls.preprocessing.size}px, bs {dls.bs}, lr {learn.lr:g}, {epochs} epochs; "
-          f"{len(dls.train_ds)} train / {len(dls.valid_ds)} radnb-valid / {len(dls.test_records)} PneumoniaMNIST-val)")
+          f"({learn.radnb.arch}, {dls.radnb.preprocessing.size}px, bs {dls.bs}, lr {learn.lr:g}, {epochs} epochs; "
+          f"{len(dls.train_ds)} train / {len(dls.valid_ds)} radnb-valid / {len(dls.radnb.test_records)} PneumoniaMNIST-val)")
     print("| val AUROC (95% CI) | acc @0.5 | threshold chosen | acc @chosen | bal. acc @chosen | epoch kept | "
           "wall s (fit) | CPU s | peak RSS GB |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -188,7 +188,7 @@ def run_synthetic(epochs):
     fit_wall, _ = fit(learn, epochs, False)
     report = rt.evaluate(learn, n_bootstrap=200)
     print(f"\n(c) synthetic chest set (sample_data('chest_xray'): {len(dls.train_ds)} train / {len(dls.valid_ds)} valid, "
-          f"{learn.radnb.arch}, {dls.preprocessing.size}px, {epochs} epochs)")
+          f"{learn.radnb.arch}, {dls.radnb.preprocessing.size}px, {epochs} epochs)")
     print("| AUROC (95% CI) | acc @0.5 | epoch kept | wall s (fit) | CPU s |")
     print("|---|---|---|---|---|")
     print(f"| {report.auc:.3f} ({report.auc_ci[0]:.3f}-{report.auc_ci[1]:.3f}) | {report.metrics['accuracy']:.3f} | "

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     from fastai.vision.data import ImageBlock
     import fastai.medical.imaging as fmi  # noqa: F401  (patches pydicom: benchmark only)
 
-    valid = [i for i, s in enumerate(dls.table.split) if s == "valid"]
+    valid = [i for i, s in enumerate(dls.radnb.table.split) if s == "valid"]
     df = table.copy()
     df["file"] = [str(folder / f) for f in df.file]
     block = DataBlock(blocks=(ImageBlock(cls=fmi.PILDicom), CategoryBlock), get_x=ColReader("file"),

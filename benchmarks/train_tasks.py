@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             rep = rt.evaluate(learn, n_bootstrap=500)
             add(f"opacity classification AUROC, seed {seed}", f"{rep.auc:.3f} [{rep.auc_ci[0]:.2f}, {rep.auc_ci[1]:.2f}]",
                 ">= 0.90", wall, CPU_SECONDS[-1], "<= 180 s",
-                f"{learn.radnb.arch} {dls.preprocessing.size}px, {epochs} ep, lr {learn.lr:g}, "
+                f"{learn.radnb.arch} {dls.radnb.preprocessing.size}px, {epochs} ep, lr {learn.lr:g}, "
                 f"{len(dls.train_ds)} train / {len(dls.valid_ds)} valid images")
 
     if "seg" in tasks:
@@ -122,8 +122,8 @@ def main(argv=None) -> int:
             per = ", ".join(f"{k} {v:.3f}" for k, v in rep.mean_dice.items())
             add(f"segmentation mean foreground Dice, seed {seed}", f"{rep.mean_foreground_dice:.3f} ({per})",
                 ">= 0.80", wall, CPU_SECONDS[-1], "<= 300 s",
-                f"{learn.radnb.arch} {dls.preprocessing.size}px, {epochs} ep, {len(dls.train_ds)} train slices, "
-                f"{len(dls.volumes)} valid volumes")
+                f"{learn.radnb.arch} {dls.radnb.preprocessing.size}px, {epochs} ep, {len(dls.train_ds)} train slices, "
+                f"{len(dls.radnb.volumes)} valid volumes")
 
     if "transfer" in tasks:
         sources = {}
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
                 f"{results['external chest'][0]:.3f} vs {results['scratch'][0]:.3f} (margin {margin:+.3f}); "
                 f"body part {results['body part'][0]:.3f}",
                 "clear margin", sum(r[1] for r in results.values()), sum(CPU_SECONDS[-3:]), "-",
-                f"{learn.radnb.arch} {dls.preprocessing.size}px, {len(small)} target images, "
+                f"{learn.radnb.arch} {dls.radnb.preprocessing.size}px, {len(small)} target images, "
                 f"{len(valid_patients)} held-out patients, {args.transfer_epochs} ep each")
         add("transfer margin over all seeds (mean, min)", f"{np.mean(margins):+.3f}, {np.min(margins):+.3f}",
             "> 0.05", 0.0, 0.0, "-",

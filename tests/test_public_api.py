@@ -25,7 +25,7 @@ DOCTEST_MODULES = [
     "radnb.train", "radnb.train.blocks", "radnb.train.cache", "radnb.train.data", "radnb.train.evaluate",
     "radnb.train.inference", "radnb.train.interpret", "radnb.train.learners", "radnb.train.metrics",
     "radnb.train.fastai_metrics",
-    "radnb.train.prep", "radnb.train.transfer",
+    "radnb.train.prep", "radnb.train.record", "radnb.train.transfer",
     "radnb.viewers.display", "radnb.viewers.volume", "radnb.viewers.gallery", "radnb.viewers.header",
     "radnb.viewers.measure", "radnb.viewers.static", "radnb.viewers.viewer", "radnb.viewers.png",
     "radnb.viewers.assets", "radnb.viewers.tools", "radnb.grading.results", "radnb.viewers.render3d",

@@ -54,7 +54,7 @@ def test_patient_split_never_leaks_and_is_reproducible():
 
 def test_classification_dls_from_dicom_folder_splits_by_patient(tiny_chest, tmp_data_dir):
     dls = rt.classification_dls(tiny_chest, windows="auto", size=32, bs=8, device="cpu")
-    table = dls.table
+    table = dls.radnb.table
     train_patients = set(table.patient[table.split == "train"])
     valid_patients = set(table.patient[table.split == "valid"])
     assert train_patients and valid_patients and train_patients.isdisjoint(valid_patients)
@@ -169,8 +169,8 @@ def test_broken_file_is_reported_and_the_rest_load(tiny_chest, tmp_path, tmp_dat
     table.loc[len(table)] = {**table.iloc[0].to_dict(), "file": str(broken), "patient_id": "BROKEN"}
     with pytest.warns(UserWarning, match="broken.dcm"):
         dls = rt.classification_dls(table, folder=tiny_chest, windows="auto", size=32, device="cpu")
-    assert len(dls.table) == len(table) - 1
-    assert any("broken.dcm" in e for e in dls.load_errors)
+    assert len(dls.radnb.table) == len(table) - 1
+    assert any("broken.dcm" in e for e in dls.radnb.load_errors)
 
 
 def test_arrays_need_labels_and_warn_without_patients(tmp_data_dir):
@@ -200,17 +200,17 @@ def test_mask_formats_npy_png_nifti(tmp_path):
 
 def test_segmentation_dls_from_ct_folder(tiny_ct, tmp_data_dir):
     dls = rt.segmentation_dls(tiny_ct, windows="soft_tissue", size=32, bs=4, device="cpu", valid_pct=0.34)
-    assert dls.codes[0] == "background" and len(dls.codes) == 3
-    table = dls.table
+    assert dls.radnb.codes[0] == "background" and len(dls.radnb.codes) == 3
+    table = dls.radnb.table
     assert set(table.patient[table.split == "train"]).isdisjoint(set(table.patient[table.split == "valid"]))
     x, y = dls.one_batch()
     assert tuple(x.shape[1:]) == (1, 32, 32) and tuple(y.shape[1:]) == (32, 32)
     assert y.dtype.is_floating_point is False and int(y.max()) <= 2
-    assert len(dls.volumes) == table.patient[table.split == "valid"].nunique()
+    assert len(dls.radnb.volumes) == table.patient[table.split == "valid"].nunique()
     # the mask slices line up with the image slices: liver (label 1) is soft tissue, not air
-    rec = next(r for r in dls.records if load_mask(r.label, 32, dls.cache).any())
-    img = load_image(rec.item, dls.preprocessing, dls.cache)[0]
-    m = load_mask(rec.label, 32, dls.cache)
+    rec = next(r for r in dls.radnb.records if load_mask(r.label, 32, dls.radnb.cache).any())
+    img = load_image(rec.item, dls.radnb.preprocessing, dls.radnb.cache)[0]
+    m = load_mask(rec.label, 32, dls.radnb.cache)
     assert img[m == 1].mean() > img[m == 0].mean() - 0.2 and 0.2 < img[m == 1].mean() < 0.9
 
 

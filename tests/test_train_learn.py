@@ -92,7 +92,7 @@ def test_evaluate_on_a_fully_held_out_test_set(trained_blob):
     patients = [f"test{i}" for i in range(12)]
     test = rt.classification_dls(x, label=labels, patient=patients, valid_patients=patients, windows=(40, 400),
                                  size=32, device="cpu")
-    assert test.test_set and len(test.valid_ds) == 12 and list(test.train_idx) == []
+    assert test.radnb.test_set and len(test.valid_ds) == 12 and list(test.radnb.train_idx) == []
     report = rt.evaluate(learn, test, n_bootstrap=50)
     assert len(report.table) == 12 and set(report.table.patient) == set(patients)
     assert report.auc > 0.8  # the blob model generalises to new patients
@@ -129,7 +129,7 @@ def test_resnet_classifier_on_dicom_trains_and_round_trips(tmp_data_dir, tmp_pat
     assert np.mean(losses[-3:]) < np.mean(losses[:3])  # (smoothed) training loss fell
     path = rt.save_model(learn, tmp_path / "model.pth")
     model = rt.load_model(path, device="cpu")
-    assert model.preprocessing == dls.preprocessing
+    assert model.preprocessing == dls.radnb.preprocessing
     folder = tmp_path / "cxr" / "images"
     direct = rt.predict(learn, folder)
     loaded = rt.predict(model, folder)
@@ -139,7 +139,7 @@ def test_resnet_classifier_on_dicom_trains_and_round_trips(tmp_data_dir, tmp_pat
     assert set(loaded.prediction) <= {"normal", "opacity"}
     # probabilities through fastai's own pipeline agree with radnb's inference path
     probs, _ = learn.get_preds(ds_idx=1)
-    valid_items = [str(dls.records[i].item) for i in dls.valid_idx]
+    valid_items = [str(dls.radnb.records[i].item) for i in dls.radnb.valid_idx]
     by_file = direct.set_index("file").loc[valid_items, "prob_opacity"].to_numpy()
     np.testing.assert_allclose(probs[:, 1].numpy(), by_file, atol=1e-4)
 
@@ -164,7 +164,7 @@ def test_segmenter_learns_squares(tmp_data_dir):
         learn.fit_one_cycle(6, 1e-2)
     report = rt.evaluate(learn)
     assert report.mean_foreground_dice > 0.6
-    assert len(report.per_case) == len(dls.volumes)
+    assert len(report.per_case) == len(dls.radnb.volumes)
     pred = rt.predict_volume(learn, vols[0])
     assert pred.shape == (6, 32, 32)
     assert M.dice(pred, masks[0])[0] > 0.5
@@ -237,7 +237,7 @@ def test_gradcam_finds_the_lesion_in_a_trained_model(trained_blob):
     assert list(worst.loss) == sorted(worst.loss, reverse=True)
     _, _, centres = blob_images()
     yy, xx = np.mgrid[:32, :32]
-    lesions = [(k, r) for k, r in enumerate(blob_dls.valid_idx) if blob_dls.records[r].label == "lesion"]
+    lesions = [(k, r) for k, r in enumerate(blob_dls.radnb.valid_idx) if blob_dls.radnb.records[r].label == "lesion"]
     assert lesions
     for k, r in lesions:
         cam = gradcam(learn, k, target="lesion")
@@ -324,7 +324,7 @@ def test_multilabel_classifier_trains_and_reports_per_label_auroc(tmp_data_dir, 
     table = pd.DataFrame(rows)
     dls = rt.classification_dls(table, label=["blob", "band"], folder=tmp_path, size=32, bs=8, device="cpu",
                                 normalize="dataset")
-    assert dls.multilabel and list(dls.vocab) == ["blob", "band"]
+    assert dls.radnb.multilabel and list(dls.vocab) == ["blob", "band"]
     set_seed(0)
     learn = rt.classifier(dls, arch="compact")
     with learn.no_bar(), learn.no_logging():

@@ -44,14 +44,14 @@ def test_split_column_is_honoured_and_test_rows_are_never_loaded(tmp_path, tmp_d
         warnings.simplefilter("error")  # a test file read for training would warn "could not be read"
         dls = rt.classification_dls(table, folder=tmp_path, windows=None, device="cpu")
     test_files = {str(tmp_path / f) for f in table.file[table.split == "test"]}
-    train_items = {str(dls.records[i].item) for i in dls.train_idx}
-    valid_items = {str(dls.records[i].item) for i in dls.valid_idx}
+    train_items = {str(dls.radnb.records[i].item) for i in dls.radnb.train_idx}
+    valid_items = {str(dls.radnb.records[i].item) for i in dls.radnb.valid_idx}
     assert not (train_items | valid_items) & test_files  # no test item in training or validation
     assert train_items == {str(tmp_path / f) for f in table.file[table.split == "train"]}
     assert valid_items == {str(tmp_path / f) for f in table.file[table.split == "valid"]}
-    assert {str(r.item) for r in dls.test_records} == test_files
-    assert dls.table.split.value_counts().to_dict() == {"train": 12, "valid": 6, "test": 6}
-    assert dls.preprocessing.size == 24  # smaller than the default size: native resolution
+    assert {str(r.item) for r in dls.radnb.test_records} == test_files
+    assert dls.radnb.table.split.value_counts().to_dict() == {"train": 12, "valid": 6, "test": 6}
+    assert dls.radnb.preprocessing.size == 24  # smaller than the default size: native resolution
 
     # without the column (split=None) the patient split is back, and the broken test files are reported
     with pytest.warns(UserWarning, match="could not be read"):
@@ -82,9 +82,9 @@ def test_split_values_and_missing_valid_rows(tmp_data_dir):
     split = ["train"] * 16 + ["test"] * 4
     dls = rt.classification_dls(x, label=labels, patient=np.arange(20) // 2, split=split, windows=(40, 400),
                                 device="cpu")
-    assert len(dls.train_idx) and len(dls.valid_idx) and len(dls.test_records) == 4
-    seen = {str(r.patient) for r in dls.records}
-    assert not seen & {str(r.patient) for r in dls.test_records}
+    assert len(dls.radnb.train_idx) and len(dls.radnb.valid_idx) and len(dls.radnb.test_records) == 4
+    seen = {str(r.patient) for r in dls.radnb.records}
+    assert not seen & {str(r.patient) for r in dls.radnb.test_records}
     # one patient on two sides of the user's column: kept, but said
     with pytest.warns(UserWarning, match="more than one side"):
         rt.classification_dls(x, label=labels, patient=np.arange(20) // 3, split=split, windows=(40, 400),
@@ -102,9 +102,9 @@ def test_medmnist_dataset_goes_straight_in(tmp_path, tmp_data_dir):
     np.savez(tmp_path / "pneumoniamnist.npz", **arrays)
     ds = MedMNISTData(info("pneumoniamnist"), tmp_path / "pneumoniamnist.npz")
     dls = rt.classification_dls(ds, windows=None, device="cpu")
-    assert (len(dls.train_idx), len(dls.valid_idx), len(dls.test_records)) == (20, 8, 6)
-    assert {r.split for r in dls.test_records} == {"test"} and dls.preprocessing.size == 28
-    assert not {str(r.item) for r in dls.records} & {str(r.item) for r in dls.test_records}
+    assert (len(dls.radnb.train_idx), len(dls.radnb.valid_idx), len(dls.radnb.test_records)) == (20, 8, 6)
+    assert {r.split for r in dls.radnb.test_records} == {"test"} and dls.radnb.preprocessing.size == 28
+    assert not {str(r.item) for r in dls.radnb.records} & {str(r.item) for r in dls.radnb.test_records}
     learn = rt.classifier(dls)
     assert len(rt.evaluate(learn, ds, n_bootstrap=10).table) == 6  # the dataset's own test split
 
@@ -120,7 +120,7 @@ def test_segmentation_split_column(tmp_data_dir):
         masks.append(m)
     split = ["train"] * 6 + ["valid"] * 2 + ["test"] * 2
     dls = rt.segmentation_dls(images, masks, split=split, windows=(40, 400), size=24, device="cpu")
-    assert (len(dls.train_idx), len(dls.valid_idx), len(dls.test_records)) == (6, 2, 2)
+    assert (len(dls.radnb.train_idx), len(dls.radnb.valid_idx), len(dls.radnb.test_records)) == (6, 2, 2)
     learn = rt.segmenter(dls)
     report = rt.evaluate(learn, "test")
     assert report.per_case["case"].nunique() == 2
@@ -170,11 +170,11 @@ def test_batches_give_several_steps_and_size_follows_the_data(tmp_data_dir):
     x, y, _ = blob_images(30, size=20)
     dls = rt.classification_dls(x, label=y, patient=range(30), windows=(40, 400), device="cpu", valid_pct=0.2)
     assert len(dls.train) >= 4  # optimiser steps an epoch (one batch of 24 would be one step)
-    assert dls.preprocessing.size == 20  # native resolution, not upsampled to the default 128
+    assert dls.radnb.preprocessing.size == 20  # native resolution, not upsampled to the default 128
     big = np.zeros((4, 300, 300), np.float32)
     assert rt.data.data_size([rt.prep.ArrayItem(a) for a in big], "classification", "cpu") == 128
     explicit = rt.classification_dls(x, label=y, patient=range(30), windows=(40, 400), device="cpu", bs=8, size=32)
-    assert explicit.bs == 8 and explicit.preprocessing.size == 32
+    assert explicit.bs == 8 and explicit.radnb.preprocessing.size == 32
 
 
 # ------------------------------------------------------------------ best epoch, collapse, divergence

@@ -13,14 +13,13 @@ Examples
 >>> images = np.random.default_rng(0).normal(0, 100, (20, 32, 32)).astype("float32")
 >>> dls = rt.classification_dls(images, label=[0, 1] * 10, patient=np.arange(20) // 2,
 ...                             windows="soft_tissue", size=32, bs=4)
->>> dls.preprocessing.n_channels, len(dls.valid_ds) > 0
+>>> dls.radnb.preprocessing.n_channels, len(dls.valid_ds) > 0
 (1, True)
 """
 from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
@@ -33,6 +32,7 @@ from .cache import PreprocessCache
 from .distributed import rank0_first_when_distributed
 from .prep import (ArrayItem, Preprocessing, SliceItem, TrainingDataError, _is_image_file, imagenet_stats,
                    load_image, load_mask, load_volume)
+from .record import DatasetInfo, RadnbDataLoaders, Record
 
 PathLike = Union[str, Path]
 
@@ -40,17 +40,7 @@ FILE_COLUMNS = ("file", "path", "filename", "image", "series", "dicom")
 PATIENT_COLUMNS = ("patient_id", "patient", "PatientID", "patientid", "subject", "subject_id")
 
 __all__ = ["patient_split", "classification_dls", "segmentation_dls", "default_size", "default_bs", "data_size",
-           "Record"]
-
-
-@dataclass
-class Record:
-    """One training example: what to load, its label (or mask) and its patient."""
-
-    item: Any
-    label: Any
-    patient: str
-    split: Optional[str] = None  # "train" / "valid" / "test" from a split column, else None (patient split)
+           "Record", "DatasetInfo"]
 
 
 # ------------------------------------------------------------------ device-aware defaults
@@ -212,7 +202,7 @@ def patient_split(df: pd.DataFrame, patient_col: str = "patient_id", valid_pct: 
 def _splitter(train_idx, valid_idx):
     """fastai splitter for fixed index lists; a test set (no training items) repeats the test items on the
     training side because fastai sets its transforms up on a training item (training on it is refused:
-    :func:`radnb.classifier` checks ``dls.test_set``)."""
+    :func:`radnb.classifier` checks ``dls.radnb.test_set``)."""
     train = list(map(int, train_idx)) if len(train_idx) else list(map(int, valid_idx))
     valid = list(map(int, valid_idx))
     return lambda items: (train, valid)
@@ -252,7 +242,7 @@ def _batch_size(bs: Optional[int], task: str, dev, n_train: int, what: str) -> i
     if n_train == 0 or wanted <= n_train:  # a test set (nothing to train on) or enough items
         return wanted
     warnings.warn(f"Only {n_train} {what} for training, fewer than the batch size {wanted}: using batches of "
-                  f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=3)
+                  f"{n_train} so every epoch trains on them (pass bs= to choose).", stacklevel=5)
     return n_train
 
 
@@ -355,38 +345,72 @@ def _preload(records: List[Record], load: Callable[[Any], Any], what: str,
             errors.append(str(exc))
     if errors:
         shown = "\n  ".join(errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
-        warnings.warn(f"{len(errors)} {what} could not be read and were left out:\n  {shown}", stacklevel=3)
+        warnings.warn(f"{len(errors)} {what} could not be read and were left out:\n  {shown}", stacklevel=4)
     if not kept:
         raise TrainingDataError(f"None of the {len(records)} {what} could be read. First problem: {errors[0]}")
     return kept, errors
 
 
-def _attach(dls, prep: Preprocessing, table: pd.DataFrame, errors: List[str], cache) -> None:
-    dls.preprocessing = prep
-    dls.table = table
-    dls.load_errors = errors
-    dls.cache = cache
-
-
 def _split_records(records: List[Record], valid_pct: float, seed: int, stratify: bool, valid_patients=None):
+    """(train_idx, valid_idx, split_source): the user's valid patients, the split column, else a patient split."""
     df = pd.DataFrame({"patient": [str(r.patient) for r in records],
                        "label": [str(r.label) if not isinstance(r.label, (list, tuple, np.ndarray)) else "|".join(map(str, r.label))
                                  if not isinstance(r.label, SliceItem) else "" for r in records]})
     if valid_patients is not None:
-        valid_set = set(map(str, valid_patients))
-        is_valid = df.patient.isin(valid_set).to_numpy()
-        return df, np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+        is_valid = df.patient.isin(set(map(str, valid_patients))).to_numpy()
+        return np.flatnonzero(~is_valid), np.flatnonzero(is_valid), "valid_patients"
     sides = np.array([r.split or "" for r in records], dtype=object)
     if (sides != "").any():  # a split column: the user's train / valid sides
         train_idx, valid_idx = np.flatnonzero(sides == "train"), np.flatnonzero(sides == "valid")
         if len(valid_idx) == 0 and len(train_idx):  # no valid rows: validate on some training patients
             sub_train, sub_valid = patient_split(df.iloc[train_idx].reset_index(drop=True), "patient",
                                                  valid_pct=valid_pct, seed=seed, stratify="label" if stratify else None)
-            train_idx, valid_idx = train_idx[sub_train], train_idx[sub_valid]
-        return df, train_idx, valid_idx
+            return train_idx[sub_train], train_idx[sub_valid], "column+patient"
+        return train_idx, valid_idx, "column"
     train_idx, valid_idx = patient_split(df, "patient", valid_pct=valid_pct, seed=seed,
                                          stratify="label" if stratify else None)
-    return df, train_idx, valid_idx
+    return train_idx, valid_idx, "patient"
+
+
+# ------------------------------------------------------------------ the pipeline both builders share
+def _separate_test(records: List[Record]) -> Tuple[List[Record], List[Record]]:
+    """(records to train and validate on, test records never loaded for training); warns on a leaking column."""
+    kept, test = _hold_out_test(records)
+    _warn_shared_patients(kept, test)
+    return kept, test
+
+
+def _preprocessing(windows: Any, size: int, cache: Union[bool, PreprocessCache], task: str,
+                   context: int = 0) -> Tuple[Preprocessing, PreprocessCache]:
+    store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
+    prep = Preprocessing(windows=windows if windows is not None else (None,), size=size, context=context, task=task)
+    return prep, store
+
+
+def _assemble(records: List[Record], train_idx, valid_idx, yblock, prep: Preprocessing, store: PreprocessCache, *,
+              normalize: Any, augment: bool, flip: bool, bs: Optional[int], dev, num_workers: int, what: str):
+    """fastai's DataBlock over the records with the fixed split, normalised with the training items' statistics."""
+    from fastai.data.block import DataBlock
+
+    from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
+
+    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],
+                                 store)
+    batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
+    dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
+                       splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
+    return dblock.dataloaders(records, bs=_batch_size(bs, prep.task, dev, len(train_idx), what), device=dev,
+                              num_workers=num_workers, verbose=False)
+
+
+def _table(records: List[Record], test_records: List[Record], valid_idx, label_column: str) -> pd.DataFrame:
+    """One row per item (training and validation items, then the test rows): item, label/mask, patient, split."""
+    shown = list(records) + list(test_records)
+    sides = np.array(["train"] * len(records) + ["test"] * len(test_records), dtype=object)
+    sides[valid_idx] = "valid"
+    labels = [r.label for r in shown] if label_column == "label" else [str(r.label) for r in shown]
+    return pd.DataFrame({"item": [str(r.item) for r in shown], label_column: labels,
+                         "patient": [str(r.patient) for r in shown], "split": sides})
 
 
 def _device_and_workers(device, num_workers):
@@ -524,7 +548,7 @@ def _warn_shared_patients(records: Sequence[Record], test_records: Sequence[Reco
     if shared:
         warnings.warn(f"{len(shared)} patient(s) have images on more than one side of the split column "
                       f"(e.g. {shared[:3]}): their validation/test images measure memory of that patient, not skill. "
-                      "Give each patient a single split value.", stacklevel=4)
+                      "Give each patient a single split value.", stacklevel=5)
 
 
 # ------------------------------------------------------------------ classification
@@ -598,7 +622,7 @@ def classification_dls(
         (or ``val``) / ``test`` per row, or one such value per image (arrays).
         ``train`` rows train, ``valid`` rows validate (none: some training
         patients are held out by the patient split), and ``test`` rows are
-        **never loaded for training**: they are kept on ``dls.test_records``
+        **never loaded for training**: they are kept on ``dls.radnb.test_records``
         for ``radnb.evaluate(learn, "test")``. ``None`` ignores the column.
         Without a split column the split is by patient, as described above.
     augment, flip
@@ -607,7 +631,7 @@ def classification_dls(
     normalize
         ``"imagenet"`` (default, what pretrained encoders expect; for 1 channel
         the averaged ImageNet statistics), ``"dataset"`` or ``(mean, std)``.
-        The values are stored in ``dls.preprocessing`` and saved with the model.
+        The values are stored in ``dls.radnb.preprocessing`` and saved with the model.
     cache
         Keep decoded, windowed, resized arrays on disk (memory-mapped) so later
         epochs do not parse DICOM again; ``False`` to switch off, or a
@@ -622,9 +646,11 @@ def classification_dls(
 
     Returns
     -------
-    fastai.data.core.DataLoaders
-        With extra attributes ``preprocessing`` (:class:`~radnb.train.prep.Preprocessing`),
-        ``table`` (one row per image: item, label, patient, split), ``load_errors``,
+    radnb.train.record.RadnbDataLoaders
+        Ordinary fastai ``DataLoaders`` with what radnb knows about the data on
+        ``dls.radnb`` (:class:`~radnb.train.record.DatasetInfo`): ``preprocessing``
+        (:class:`~radnb.train.prep.Preprocessing`), ``table`` (one row per image:
+        item, label, patient, split), ``split_source``, ``load_errors``,
         ``test_records`` (the rows marked ``test``) and ``test_set`` (True when
         every patient is in ``valid_patients``, or every row is a test row: for
         evaluation only).
@@ -638,54 +664,32 @@ def classification_dls(
     ['a', 'b']
     """
     from . import _fastai  # noqa: F401
-    from fastai.data.block import CategoryBlock, DataBlock, MultiCategoryBlock
-
-    from .blocks import RadImageBlock, normalize_tfm, radiology_augmentations
+    from fastai.data.block import CategoryBlock, MultiCategoryBlock
 
     dev, num_workers = _device_and_workers(device, num_workers)
     records, multilabel, vocab = _classification_records(source, label, patient, split, folder, file_col, max_items)
     if not records:
         raise InvalidArgumentError("No images to train on.")
-    records, test_records = _hold_out_test(records)
-    _warn_shared_patients(records, test_records)
+    records, test_records = _separate_test(records)
     if not records:  # a table of test rows only: a held-out test set for radnb.evaluate
         records, test_records = [Record(r.item, r.label, r.patient, None) for r in test_records], []
         valid_patients = sorted({str(r.patient) for r in records})
-
-    store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
-    windows = windows if windows is not None else (None,)
-    size = size or data_size([r.item for r in records], "classification", dev)
-    prep = Preprocessing(windows=windows, size=size, task="classification")
+    prep, store = _preprocessing(windows, size or data_size([r.item for r in records], "classification", dev), cache,
+                                 "classification")
     errors: List[str] = []
     if preload:
         records, errors = _preload(records, lambda r: load_image(r.item, prep, store), "images", progress)
-
-    table, train_idx, valid_idx = _split_records(records, valid_pct, seed, stratify and not multilabel, valid_patients)
+    train_idx, valid_idx, split_source = _split_records(records, valid_pct, seed, stratify and not multilabel,
+                                                        valid_patients)
     _check_split(train_idx, valid_idx, valid_patients, "images")
-    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],
-                                 store)
-
-    if multilabel:
-        yblock = MultiCategoryBlock(encoded=True, vocab=vocab)
-    else:
-        yblock = CategoryBlock(vocab=sorted({r.label for r in records + test_records}, key=str))
-    batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
-    dblock = DataBlock(blocks=(RadImageBlock(prep, store), yblock), get_x=attrgetter("item"), get_y=attrgetter("label"),
-                       splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(records, bs=_batch_size(bs, "classification", dev, len(train_idx), "images"), device=dev,
-                             num_workers=num_workers, verbose=False)
-    sides = np.array(["train"] * len(records) + ["test"] * len(test_records), dtype=object)
-    sides[valid_idx] = "valid"
-    shown = records + test_records
-    table = pd.DataFrame({"item": [str(r.item) for r in shown], "label": [r.label for r in shown],
-                          "patient": [str(r.patient) for r in shown], "split": sides})
-    _attach(dls, prep, table, errors, store)
-    dls.multilabel = multilabel
-    dls.records = records
-    dls.test_records = test_records  # never trained on: radnb.evaluate(learn, "test") scores them
-    dls.train_idx, dls.valid_idx = train_idx, valid_idx
-    dls.test_set = len(train_idx) == 0
-    return dls
+    yblock = (MultiCategoryBlock(encoded=True, vocab=vocab) if multilabel
+              else CategoryBlock(vocab=sorted({r.label for r in records + test_records}, key=str)))
+    dls = _assemble(records, train_idx, valid_idx, yblock, prep, store, normalize=normalize, augment=augment,
+                    flip=flip, bs=bs, dev=dev, num_workers=num_workers, what="images")
+    info = DatasetInfo("classification", [str(v) for v in dls.vocab], prep,
+                       _table(records, test_records, valid_idx, "label"), records, train_idx, valid_idx,
+                       test_records, split_source, errors, multilabel, store)
+    return RadnbDataLoaders.wrap(dls, info)
 
 
 # ------------------------------------------------------------------ segmentation
@@ -731,6 +735,90 @@ def _shared_classes(mask_items: List[Any], image_items: List[Any], codes: Option
         names = codes
     wrapped = [MaskSource(m, tuple(values), tuple(names), reference=i) for m, i in zip(mask_items, image_items)]
     return wrapped, list(names)
+
+
+def _segmentation_inputs(images: Any, masks: Any, patient: Any, split: Any):
+    """A folder with cases.csv, or lists of images and masks -> (image items, mask items, patients, sides, folder)."""
+    base: Optional[Path] = None
+    if isinstance(images, (str, Path)) and Path(images).is_dir() and masks is None:
+        base = Path(images)
+        csv = next((base / n for n in ("cases.csv", "labels.csv") if (base / n).exists()), None)
+        if csv is None:
+            raise InvalidArgumentError(f"{base}: no cases.csv; pass images=[...] and masks=[...] instead.")
+        df = pd.read_csv(csv)
+        icol = _find_column(df, "auto", FILE_COLUMNS, "image")
+        mcol = _find_column(df, "auto", ("mask", "label_map", "segmentation"), "mask")
+        if icol is None or mcol is None:
+            raise InvalidArgumentError(f"{csv}: needs an image column (series/file) and a mask column.")
+        pcol = _find_column(df, "auto", PATIENT_COLUMNS, "patient")
+        image_items = [_resolve_path(v, base) for v in df[icol]]
+        mask_items = [_resolve_path(v, base) for v in df[mcol]]
+        patients = [str(v) for v in df[pcol]] if pcol else [str(p) for p in image_items]
+        scol = _find_column(df, split, ("split",), "split") if isinstance(split, str) else None
+        sides = ([_split_value(v, f"{csv.name} row {i}") for i, v in enumerate(df[scol])] if scol is not None
+                 else _split_list(split, len(image_items)))
+        return image_items, mask_items, patients, sides or [None] * len(image_items), base
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and isinstance(masks, np.ndarray):
+        images, masks = list(images), list(masks)
+    image_list = list(images)
+    if callable(masks):
+        mask_list = [masks(i) for i in image_list]
+    elif masks is None:
+        raise InvalidArgumentError("Pass masks=[...] (one label map per image), or a folder with cases.csv.")
+    else:
+        mask_list = list(masks)
+    if len(mask_list) != len(image_list):
+        raise InvalidArgumentError(f"{len(image_list)} images but {len(mask_list)} masks.")
+    wrap = lambda v, n: ArrayItem(np.asarray(v), name=f"{n}") if isinstance(v, np.ndarray) else Path(v)
+    image_items = [wrap(v, f"image[{i}]") for i, v in enumerate(image_list)]
+    mask_items = [wrap(v, f"mask[{i}]") for i, v in enumerate(mask_list)]
+    patients = [str(p) for p in patient] if patient is not None else [f"case{i}" for i in range(len(image_items))]
+    sides = _split_list(split, len(image_items))
+    return image_items, mask_items, patients, sides or [None] * len(image_items), base
+
+
+def _slices(cases: List[Record], prep: Preprocessing, store: PreprocessCache):
+    """Cut volumes into slice records, reading each volume and mask once (fills the cache); broken pairs are
+    left out and reported. -> (records, volumes as (image, mask, patient), load errors, classes seen)."""
+    records: List[Record] = []
+    errors: List[str] = []
+    volumes = []
+    n_classes = 2
+    for case in cases:
+        img, msk, pid = case.item, case.label, case.patient
+        try:
+            if _is_volume(img):
+                depth = load_volume(img, prep, store).shape[0]
+                mask_vol = np.stack([load_mask(SliceItem(msk, z), prep.size, store) for z in range(depth)]) if depth else None
+                if mask_vol is None or mask_vol.shape[0] != depth:
+                    raise TrainingDataError(f"{msk}: the mask has a different number of slices than {img}.")
+                n_classes = max(n_classes, int(mask_vol.max()) + 1)
+                volumes.append((img, msk, pid))
+                records += [Record(SliceItem(img, z), SliceItem(msk, z), pid, case.split) for z in range(depth)]
+            else:
+                load_image(img, prep, store)
+                n_classes = max(n_classes, int(load_mask(msk, prep.size, store).max()) + 1)
+                records.append(Record(img, msk, pid, case.split))
+        except RadnbError as exc:
+            errors.append(str(exc))
+    if errors:
+        warnings.warn(f"{len(errors)} image/mask pair(s) could not be read and were left out:\n  " + "\n  ".join(errors[:10]),
+                      stacklevel=4)
+    if not records:
+        raise TrainingDataError("No image/mask pairs could be read." + (f" First problem: {errors[0]}" if errors else ""))
+    return records, volumes, errors, n_classes
+
+
+def _thin_empty_slices(records: List[Record], train_idx, valid_idx, size: int, store, empty_slices: float, seed: int):
+    """Keep every training slice with foreground and a random ``empty_slices`` share of the empty ones (they
+    teach little and cost time); validation keeps every slice. -> (records, train_idx, valid_idx) renumbered."""
+    rng = np.random.default_rng(seed)
+    keep = [i for i in train_idx if not isinstance(records[i].label, SliceItem)
+            or load_mask(records[i].label, size, store).any() or rng.random() < empty_slices]
+    used = np.sort(np.concatenate([np.array(keep, dtype=int), valid_idx]))
+    remap = {old: new for new, old in enumerate(used)}
+    return ([records[i] for i in used], np.array([remap[i] for i in keep], dtype=int),
+            np.array([remap[i] for i in valid_idx], dtype=int))
 
 
 @rank0_first_when_distributed  # several processes: process 0 fills the cache, the others reuse it
@@ -785,15 +873,16 @@ def segmentation_dls(
     split
         As for :func:`classification_dls`: a ``split`` column of ``cases.csv``
         (default ``"auto"``) or one value per image; ``test`` cases are never
-        loaded for training and are kept on ``dls.test_records``.
+        loaded for training and are kept on ``dls.radnb.test_records``.
     windows, size, context, bs, normalize, cache, device, num_workers
         As for :func:`classification_dls`.
 
     Returns
     -------
-    fastai.data.core.DataLoaders
-        With ``preprocessing``, ``table``, ``codes`` and ``volumes`` (the
-        validation volumes, for per-volume evaluation).
+    radnb.train.record.RadnbDataLoaders
+        fastai ``DataLoaders`` with ``dls.radnb`` (:class:`~radnb.train.record.DatasetInfo`):
+        ``preprocessing``, ``table``, ``classes`` (= ``codes``), ``volumes`` (the
+        validation volumes, for per-volume evaluation), ``test_records``.
 
     Examples
     --------
@@ -801,139 +890,35 @@ def segmentation_dls(
     >>> vols = [np.random.default_rng(i).normal(0, 50, (6, 32, 32)).astype("float32") for i in range(4)]
     >>> masks = [(v > 60).astype("uint8") for v in vols]
     >>> dls = segmentation_dls(vols, masks, windows="soft_tissue", size=32, bs=4)
-    >>> dls.codes
+    >>> dls.radnb.codes
     ['background', 'foreground']
     """
     from . import _fastai  # noqa: F401
-    from fastai.data.block import DataBlock
-
-    from .blocks import RadImageBlock, RadMaskBlock, normalize_tfm, radiology_augmentations
+    from .blocks import RadMaskBlock
 
     dev, num_workers = _device_and_workers(device, num_workers)
-    base: Optional[Path] = None
-    if isinstance(images, (str, Path)) and Path(images).is_dir() and masks is None:
-        base = Path(images)
-        csv = next((base / n for n in ("cases.csv", "labels.csv") if (base / n).exists()), None)
-        if csv is None:
-            raise InvalidArgumentError(f"{base}: no cases.csv; pass images=[...] and masks=[...] instead.")
-        df = pd.read_csv(csv)
-        icol = _find_column(df, "auto", FILE_COLUMNS, "image")
-        mcol = _find_column(df, "auto", ("mask", "label_map", "segmentation"), "mask")
-        if icol is None or mcol is None:
-            raise InvalidArgumentError(f"{csv}: needs an image column (series/file) and a mask column.")
-        pcol = _find_column(df, "auto", PATIENT_COLUMNS, "patient")
-        image_items = [_resolve_path(v, base) for v in df[icol]]
-        mask_items = [_resolve_path(v, base) for v in df[mcol]]
-        patients = [str(v) for v in df[pcol]] if pcol else [str(p) for p in image_items]
-        scol = _find_column(df, split, ("split",), "split") if isinstance(split, str) else None
-        sides = ([_split_value(v, f"{csv.name} row {i}") for i, v in enumerate(df[scol])] if scol is not None
-                 else _split_list(split, len(image_items)))
-    else:
-        if isinstance(images, np.ndarray) and images.ndim in (3, 4) and isinstance(masks, np.ndarray):
-            images, masks = list(images), list(masks)
-        image_list = list(images)
-        if callable(masks):
-            mask_list = [masks(i) for i in image_list]
-        elif masks is None:
-            raise InvalidArgumentError("Pass masks=[...] (one label map per image), or a folder with cases.csv.")
-        else:
-            mask_list = list(masks)
-        if len(mask_list) != len(image_list):
-            raise InvalidArgumentError(f"{len(image_list)} images but {len(mask_list)} masks.")
-        wrap = lambda v, n: ArrayItem(np.asarray(v), name=f"{n}") if isinstance(v, np.ndarray) else Path(v)
-        image_items = [wrap(v, f"image[{i}]") for i, v in enumerate(image_list)]
-        mask_items = [wrap(v, f"mask[{i}]") for i, v in enumerate(mask_list)]
-        patients = [str(p) for p in patient] if patient is not None else [f"case{i}" for i in range(len(image_items))]
-        sides = _split_list(split, len(image_items))
-    sides = sides or [None] * len(image_items)
+    image_items, mask_items, patients, sides, base = _segmentation_inputs(images, masks, patient, split)
     if max_items is not None:
-        image_items, mask_items, patients = image_items[:max_items], mask_items[:max_items], patients[:max_items]
-        sides = sides[:max_items]
-    cases = [Record(i, m, p, s) for i, m, p, s in zip(image_items, mask_items, patients, sides)]
-    cases, test_cases = _hold_out_test(cases)
-    _warn_shared_patients(cases, test_cases)
+        image_items, mask_items, patients, sides = (v[:max_items] for v in (image_items, mask_items, patients, sides))
+    cases, test_cases = _separate_test([Record(k, k, p, s) for k, (p, s) in enumerate(zip(patients, sides))])
     if not cases:
         raise InvalidArgumentError("Every case is marked split='test': there is nothing to train on. Evaluate a "
                                    "trained model on them with radnb.evaluate(learn, table).")
-
-    mask_items, codes = _shared_classes(mask_items, image_items, codes, base)
-
-    store = cache if isinstance(cache, PreprocessCache) else PreprocessCache(enabled=bool(cache))
-    windows = windows if windows is not None else (None,)
-    size = size or default_size("segmentation", dev)
-    prep = Preprocessing(windows=windows, size=size, context=context, task="segmentation")
-
-    # expand volumes into slices; read each volume and mask once (fills the cache)
-    records: List[Record] = []
-    errors: List[str] = []
-    n_classes = 2
-    volumes = []
-    for case in cases:
-        img, msk, pid = case.item, case.label, case.patient
-        try:
-            if _is_volume(img):
-                vol = load_volume(img, prep, store)
-                depth = vol.shape[0]
-                mask_vol = np.stack([load_mask(SliceItem(msk, z), size, store) for z in range(depth)]) if depth else None
-                if mask_vol is None or mask_vol.shape[0] != depth:
-                    raise TrainingDataError(f"{msk}: the mask has a different number of slices than {img}.")
-                n_classes = max(n_classes, int(mask_vol.max()) + 1)
-                volumes.append((img, msk, pid))
-                for z in range(depth):
-                    records.append(Record(SliceItem(img, z), SliceItem(msk, z), pid, case.split))
-            else:
-                load_image(img, prep, store)
-                m = load_mask(msk, size, store)
-                n_classes = max(n_classes, int(m.max()) + 1)
-                records.append(Record(img, msk, pid, case.split))
-        except RadnbError as exc:
-            errors.append(str(exc))
-    if errors:
-        warnings.warn(f"{len(errors)} image/mask pair(s) could not be read and were left out:\n  " + "\n  ".join(errors[:10]),
-                      stacklevel=2)
-    if not records:
-        raise TrainingDataError("No image/mask pairs could be read." + (f" First problem: {errors[0]}" if errors else ""))
-
-    table, train_idx, valid_idx = _split_records(records, valid_pct, seed, False, valid_patients)
-    # fewer empty training slices: they teach little and cost time
-    rng = np.random.default_rng(seed)
-    keep = []
-    for i in train_idx:
-        rec = records[i]
-        if isinstance(rec.label, SliceItem):
-            has_fg = load_mask(rec.label, size, store).any()
-            if not has_fg and rng.random() >= empty_slices:
-                continue
-        keep.append(i)
-    train_idx = np.array(keep, dtype=int)
-    used = np.sort(np.concatenate([train_idx, valid_idx]))
-    remap = {old: new for new, old in enumerate(used)}
-    records = [records[i] for i in used]
-    train_idx = np.array([remap[i] for i in train_idx], dtype=int)
-    valid_idx = np.array([remap[i] for i in valid_idx], dtype=int)
+    shared_masks, codes = _shared_classes(mask_items, image_items, codes, base)  # one value -> class map for the set
+    cases, test_cases = ([Record(image_items[r.item], shared_masks[r.item], r.patient, r.split) for r in rs]
+                         for rs in (cases, test_cases))
+    prep, store = _preprocessing(windows, size or default_size("segmentation", dev), cache, "segmentation", context)
+    records, volumes, errors, n_classes = _slices(cases, prep, store)
+    train_idx, valid_idx, split_source = _split_records(records, valid_pct, seed, False, valid_patients)
+    records, train_idx, valid_idx = _thin_empty_slices(records, train_idx, valid_idx, prep.size, store, empty_slices, seed)
     _check_split(train_idx, valid_idx, valid_patients, "slices")
-
     if len(codes) < n_classes:
         raise InvalidArgumentError(f"The masks hold {n_classes} classes but codes names only {len(codes)}: {codes}.")
-    prep.mean, prep.std = _stats(normalize, prep, [records[i] for i in (train_idx if len(train_idx) else valid_idx)],
-                                 store)
-    batch_tfms = (radiology_augmentations(flip=flip) if augment else []) + [normalize_tfm(prep)]
-    dblock = DataBlock(blocks=(RadImageBlock(prep, store), RadMaskBlock(size, codes, store)),
-                       get_x=attrgetter("item"), get_y=attrgetter("label"),
-                       splitter=_splitter(train_idx, valid_idx), batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(records, bs=_batch_size(bs, "segmentation", dev, len(train_idx), "slices"), device=dev,
-                             num_workers=num_workers, verbose=False)
-    split = np.array(["train"] * len(records), dtype=object)
-    split[valid_idx] = "valid"
-    table = pd.DataFrame({"item": [str(r.item) for r in records], "mask": [str(r.label) for r in records],
-                          "patient": [str(r.patient) for r in records], "split": split})
-    _attach(dls, prep, table, errors, store)
-    dls.codes = codes
+    dls = _assemble(records, train_idx, valid_idx, RadMaskBlock(prep.size, codes, store), prep, store,
+                    normalize=normalize, augment=augment, flip=flip, bs=bs, dev=dev, num_workers=num_workers,
+                    what="slices")
+    table = _table(records, [], valid_idx, "mask")
     valid_set = set(table.patient[valid_idx])
-    dls.volumes = [v for v in volumes if str(v[2]) in valid_set]
-    dls.records = records
-    dls.test_records = test_cases  # whole cases (image, mask, patient), never trained on
-    dls.train_idx, dls.valid_idx = train_idx, valid_idx
-    dls.multilabel = False
-    dls.test_set = len(train_idx) == 0
-    return dls
+    info = DatasetInfo("segmentation", list(codes), prep, table, records, train_idx, valid_idx, test_cases,
+                       split_source, errors, False, store, [v for v in volumes if str(v[2]) in valid_set])
+    return RadnbDataLoaders.wrap(dls, info)

@@ -417,9 +417,9 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
         dls = rdata.classification_dls(source, seed=seed, device=device, **dls_kwargs)
     else:
         dls = rdata.segmentation_dls(source, seed=seed, device=device, **dls_kwargs)
-    cache = getattr(dls, "cache", None)
-    counts = {"rank": rank(), "prepared": int(getattr(cache, "misses", 0)), "reused": int(getattr(cache, "hits", 0))}
-    valid_patients = sorted(set(map(str, dls.table.patient[dls.table.split == "valid"])))
+    info = dls.radnb
+    counts = {"rank": rank(), "prepared": int(getattr(info.cache, "misses", 0)), "reused": int(getattr(info.cache, "hits", 0))}
+    valid_patients = sorted(set(map(str, info.table.patient[info.table.split == "valid"])))
     if verbose:
         print(f"radnb train [process {rank() + 1}/{world_size()}]: {len(dls.train_ds)} training / {len(dls.valid_ds)} "
               f"validation items, validation patients {', '.join(valid_patients[:6])}"

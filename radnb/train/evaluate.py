@@ -258,22 +258,30 @@ class SegmentationReport:
 
 
 def _cases_to_score(learner, data):
-    """What :func:`evaluate` scores -> (DataLoaders to take the cache from, records, whole cases?)."""
+    """What :func:`evaluate` scores -> (DataLoaders or None, their DatasetInfo or None, records, whole cases?).
+
+    DataLoaders built by hand with fastai get a record derived from fastai
+    (:meth:`~radnb.train.record.DatasetInfo.from_fastai`): their validation set, their vocab.
+    """
+    from .record import dataset_info
+
     own = getattr(learner, "dls", None)
     if data is None:
-        if own is None or not hasattr(own, "records"):
+        if own is None:
             raise InvalidArgumentError("Pass the data to evaluate on: evaluate(learn, test_table) or "
                                        "evaluate(learn, dls) (from radnb.classification_dls / segmentation_dls).")
-        return own, [own.records[i] for i in own.valid_idx], False
+        info = dataset_info(own, derive=True)
+        return own, info, info.valid_records, False
     if isinstance(data, str) and data.lower() == "test":
-        test = getattr(own, "test_records", None)
-        if not test:
+        info = dataset_info(own)
+        if info is None or not info.test_records:
             raise InvalidArgumentError(
                 "The learner's DataLoaders hold no test rows: give the table a split column with 'test' rows "
                 "(radnb.datasets.load(...) tables have one), or pass the test data: evaluate(learn, test_table).")
-        return own, list(test), True
-    if hasattr(data, "records") and hasattr(data, "valid_idx"):  # DataLoaders
-        return data, [data.records[i] for i in data.valid_idx], False
+        return own, info, list(info.test_records), True
+    if hasattr(data, "train_ds") and hasattr(data, "valid_ds"):  # DataLoaders: radnb's, or fastai's built by hand
+        info = dataset_info(data, derive=True)
+        return data, info, info.valid_records, False
     from ..errors import RadnbError
     from .data import _classification_records, _hold_out_test
 
@@ -282,19 +290,54 @@ def _cases_to_score(learner, data):
     except RadnbError as exc:
         raise InvalidArgumentError(f"Could not read the test data: {exc}") from None
     rest, test = _hold_out_test(records)
-    if test:
-        return own, test, True
-    if any(r.split for r in rest):
+    if not test and any(r.split for r in rest):
         raise InvalidArgumentError("The split column has no 'test' rows, so there is nothing held out to score; "
                                    "evaluate(learn) scores the validation rows.")
-    return own, rest, True
+    return own, dataset_info(own), test or rest, True
+
+
+def _learner_cache(learner):
+    from .record import dataset_info
+
+    info = dataset_info(getattr(learner, "dls", None))
+    return info.cache if info is not None else None
 
 
 def _probabilities(learner, items, bs=64):
     from .inference import item_probabilities, model_and_info
 
-    cache = getattr(getattr(learner, "dls", None), "cache", None)
-    return item_probabilities(learner, items, bs=bs, cache=cache), model_and_info(learner)[1]
+    return item_probabilities(learner, items, bs=bs, cache=_learner_cache(learner)), model_and_info(learner)[1]
+
+
+def _fastai_outputs(learner, dl):
+    """(probabilities, targets) of a fastai DataLoader's batches as its own transforms prepare them: the way to
+    score DataLoaders built by hand with fastai, whose preprocessing radnb does not know."""
+    import torch
+
+    from .inference import activation, model_and_info
+
+    model, info = model_and_info(learner)
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    probs, targets = [], []
+    try:
+        with torch.no_grad():
+            for *xb, yb in dl:
+                probs.append(activation(model(*(x.to(dev) for x in xb)).float(), info.multilabel).cpu())
+                targets.append(torch.as_tensor(yb).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(probs).numpy(), torch.cat(targets).numpy()
+
+
+def _scores(learner, dls, data, records, whole_cases: bool, bs: int = 64):
+    """Probabilities of ``records``: through radnb's preprocessing, or the fastai loaders' own transforms."""
+    from .inference import model_and_info
+
+    if data is not None and data.origin == "fastai" and not whole_cases:
+        return _fastai_outputs(learner, dls.valid)[0], model_and_info(learner)[1]
+    return _probabilities(learner, [r.item for r in records], bs=bs)
 
 
 def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0,
@@ -340,11 +383,11 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
     from .inference import model_and_info
 
     _, info = model_and_info(learner)
-    dls, records, whole_cases = _cases_to_score(learner, dls)
+    dls, data, records, whole_cases = _cases_to_score(learner, dls)
     if info.kind == "segmenter":
-        return _evaluate_segmentation(learner, dls, records, info, hd95, whole_cases)
+        return _evaluate_segmentation(learner, dls, data, records, info, hd95, whole_cases)
     items = [r.item for r in records]
-    probs, info = _probabilities(learner, items)
+    probs, info = _scores(learner, dls, data, records, whole_cases)
     vocab = list(info.vocab)
     patients = [str(r.patient) for r in records]
     if info.multilabel or info.positive is None:
@@ -394,19 +437,22 @@ def evaluate(learner: Any, dls: Any = None, *, threshold: float = 0.5, n_bootstr
         per_class_auc={vocab[pos]: auc})
 
 
-def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool, whole_cases: bool = False) -> SegmentationReport:
+def _evaluate_segmentation(learner, dls, data, records, info, with_hd95: bool, whole_cases: bool = False) -> SegmentationReport:
     from .data import _is_volume
     from .inference import predict_volume
     from .prep import SliceItem, load_mask
 
     codes = list(info.vocab)
     n = len(codes)
-    size = info.prep.size
+    size = info.prep.size if info.preprocessing is not None else None  # None: fastai DataLoaders by hand
     rows = []
     cases = []
-    cache = getattr(dls, "cache", None)
-    volumes = getattr(dls, "volumes", None) or []
-    if whole_cases:  # held-out test cases: (image or volume, mask, patient)
+    cache = data.cache if data is not None else None
+    volumes = data.volumes if data is not None else []
+    if data is not None and data.origin == "fastai" and not whole_cases:  # fastai DataLoaders built by hand
+        probs, targets = _fastai_outputs(learner, dls.valid)
+        cases = [(str(r.item), p.argmax(0), t) for r, p, t in zip(records, probs, targets)]
+    elif whole_cases:  # held-out test cases: (image or volume, mask, patient)
         for r in records:
             if _is_volume(r.item):
                 pred = predict_volume(learner, r.item, cache=cache)
@@ -417,14 +463,14 @@ def _evaluate_segmentation(learner, dls, records, info, with_hd95: bool, whole_c
             cases.append((str(r.patient), pred, ref))
     elif volumes:
         for img, msk, pid in volumes:
-            pred = predict_volume(learner, img, cache=dls.cache)
-            ref = np.stack([load_mask(SliceItem(msk, z), size, dls.cache) for z in range(pred.shape[0])])
+            pred = predict_volume(learner, img, cache=cache)
+            ref = np.stack([load_mask(SliceItem(msk, z), size, cache) for z in range(pred.shape[0])])
             cases.append((str(pid), pred, ref))
     else:
         items = [r.item for r in records]
         probs, _ = _probabilities(learner, items, bs=32)
         for r, p in zip(records, probs):
-            cases.append((str(r.item), p.argmax(0), load_mask(r.label, size, dls.cache)))
+            cases.append((str(r.item), p.argmax(0), load_mask(r.label, size, cache)))
     for case, pred, ref in cases:
         d, j = M.dice(pred, ref, n), M.iou(pred, ref, n)
         for k in range(1, n):

@@ -58,7 +58,10 @@ def save_seg(prediction: Any, source_series: Any, path: Union[str, Path], *, lea
     """
     if learn is not None:
         info = getattr(learn, "radnb", None) or getattr(learn, "info", None)  # a Learner, or a loaded RadnbModel
-        codes = getattr(getattr(learn, "dls", None), "codes", None) or getattr(learn, "vocab", None)
+        from .record import dataset_info
+
+        data = dataset_info(getattr(learn, "dls", None))
+        codes = (data.classes if data is not None and data.task == "segmentation" else None) or getattr(learn, "vocab", None)
         classes = classes or (list(codes) if codes else None)
         arch = getattr(info, "arch", None) or type(getattr(learn, "model", learn)).__name__
         model_name = model_name or f"radnb {arch}"

@@ -46,7 +46,7 @@ FORMAT = "radnb-model"
 FORMAT_VERSION = 1
 
 __all__ = ["save_model", "load_model", "predict", "predict_volume", "RadnbModel", "ModelFileError",
-           "model_and_info", "prepare_batch", "forward_probabilities", "item_probabilities"]
+           "model_and_info", "prepare_batch", "activation", "forward_probabilities", "item_probabilities"]
 
 
 class RadnbModel:
@@ -265,6 +265,20 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def activation(logits: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """Logits -> probabilities: softmax over the class axis (dim 1), or a sigmoid per label when ``multilabel``.
+
+    The one place radnb turns a network's output into probabilities (radnb's batches and fastai's alike).
+
+    Examples
+    --------
+    >>> p = activation(torch.zeros(2, 4))
+    >>> p.shape, float(p.sum(1)[0])
+    (torch.Size([2, 4]), 1.0)
+    """
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+
+
 def forward_probabilities(model: torch.nn.Module, images: Sequence[np.ndarray], preprocessing: Preprocessing, *,
                           multilabel: bool = False, bs: int = 64) -> np.ndarray:
     """Run ``model`` in eval mode on prepared images -> class probabilities (numpy, on the CPU).
@@ -301,8 +315,7 @@ def forward_probabilities(model: torch.nn.Module, images: Sequence[np.ndarray], 
         with torch.no_grad():
             for start in range(0, len(images), bs):
                 logits = model(prepare_batch(images[start:start + bs], preprocessing, dev)).float()
-                probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
-                outputs.append(probs.cpu())
+                outputs.append(activation(logits, multilabel).cpu())
     finally:
         model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0,), dtype=np.float32)

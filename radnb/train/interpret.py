@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
-from .inference import item_probabilities, model_and_info, prepare_batch
+from .inference import model_and_info, prepare_batch
 from .learners import CompactCNN, CompactUNet
 from .prep import ArrayItem, load_image
 
@@ -86,10 +86,12 @@ def _as_item(x: Any, learner: Any):
     if isinstance(x, np.ndarray):
         return ArrayItem(x, name="array")
     if isinstance(x, (int, np.integer)):
-        dls = getattr(learner, "dls", None)
-        if dls is None or not hasattr(dls, "records"):
+        from .record import dataset_info
+
+        data = dataset_info(getattr(learner, "dls", None), derive=True)
+        if data is None:
             raise InvalidArgumentError("An integer picks a validation case; that needs a learner with its DataLoaders.")
-        return dls.records[int(dls.valid_idx[int(x)])].item
+        return data.valid_records[int(x)].item
     return x
 
 
@@ -126,7 +128,9 @@ def gradcam(learner: Any, x: Any, target: Optional[Any] = None, layer: Optional[
         raise InvalidArgumentError("Grad-CAM here explains classifiers; for a segmenter look at its predicted mask.")
     prep = info.prep
     item = _as_item(x, learner)
-    image = load_image(item, prep, getattr(getattr(learner, "dls", None), "cache", None))
+    from .evaluate import _learner_cache
+
+    image = load_image(item, prep, _learner_cache(learner))
     layer = layer or default_cam_layer(model)
     inp = prepare_batch([image], prep, next(model.parameters()).device)
     inp.requires_grad_(True)  # so gradients flow even through a frozen encoder
@@ -210,18 +214,24 @@ def top_losses(learner: Any, k: int = 9) -> pd.DataFrame:
     """
     from fastai.interpret import ClassificationInterpretation
 
+    from .evaluate import _scores
+    from .record import dataset_info
+
     dls = getattr(learner, "dls", None)
-    if dls is None or not hasattr(dls, "records"):
-        raise InvalidArgumentError("top_losses needs a learner built on radnb DataLoaders.")
+    if dls is None:
+        raise InvalidArgumentError("top_losses needs a learner with its DataLoaders (radnb's, or fastai's).")
     _, info = model_and_info(learner)
     if info.kind != "classifier" or info.multilabel:
         raise InvalidArgumentError("top_losses works for single-label classifiers.")
+    data = dataset_info(dls, derive=True)
     with learner.no_bar():
         interp = ClassificationInterpretation.from_learner(learner)
-    losses, order = interp.top_losses(min(int(k), len(dls.valid_idx)))
+    losses, order = interp.top_losses(min(int(k), len(data.valid_idx)))
     order = [int(i) for i in order]
-    records = [dls.records[dls.valid_idx[i]] for i in order]
-    probs = item_probabilities(learner, [r.item for r in records], cache=getattr(dls, "cache", None))
+    records = [data.valid_records[i] for i in order]
+    probs, _ = _scores(learner, dls, data, records, whole_cases=False)
+    if data.origin == "fastai":  # fastai's own loaders are scored whole, in validation order
+        probs = probs[order]
     vocab = list(info.vocab)
     y = np.array([vocab.index(str(r.label)) for r in records], dtype=int)
     probs = probs.reshape(len(records), len(vocab))

@@ -24,6 +24,7 @@ Examples
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,8 @@ import fastai.callback.fp16  # noqa: E402,F401
 import fastai.callback.hook  # noqa: E402,F401  (Learner.summary)
 import fastai.callback.progress  # noqa: E402,F401
 import fastai.callback.schedule  # noqa: E402,F401
+from fastai.learner import Learner  # noqa: E402
+from fastcore.meta import delegates  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -85,6 +88,11 @@ class ModelInfo:
 
     @property
     def prep(self) -> Preprocessing:
+        if self.preprocessing is None:
+            raise InvalidArgumentError(
+                "This model was trained on fastai DataLoaders built by hand, so radnb does not know how to prepare "
+                "new images for it (windows, size, normalisation). Use fastai's learn.predict / learn.get_preds, or "
+                "train on radnb.classification_dls / segmentation_dls.")
         return Preprocessing.from_dict(self.preprocessing)
 
 
@@ -260,14 +268,17 @@ def class_weights(dls) -> torch.Tensor:
 
     Examples
     --------
-    >>> import numpy as np, radnb.train as rt
-    >>> x = np.random.default_rng(0).normal(size=(12, 16, 16)).astype("float32")
-    >>> w = class_weights(rt.classification_dls(x, label=["common"] * 9 + ["rare"] * 3, patient=range(12)))
-    >>> round(float(w.mean()), 4), bool(w[1] > w[0])   # mean 1; the rarer class weighs more
-    (1.0, True)
+    >>> import radnb.train as rt
+    >>> x = np.zeros((16, 16, 16), dtype="float32")
+    >>> dls = rt.classification_dls(x, label=["rare"] * 4 + ["common"] * 12, patient=range(16), size=16, bs=4)
+    >>> w = class_weights(dls)
+    >>> bool(w[list(dls.vocab).index("rare")] > w[list(dls.vocab).index("common")])
+    True
     """
+    from .record import dataset_info
+
     vocab = list(dls.vocab)
-    labels = [dls.records[i].label for i in dls.train_idx]
+    labels = [r.label for r in dataset_info(dls, derive=True).train_records]
     counts = np.array([sum(1 for y in labels if y == v) for v in vocab], dtype=float)
     counts = np.maximum(counts, 1)
     w = counts.sum() / (len(vocab) * counts)
@@ -301,6 +312,7 @@ def setup_device(learn=None):
         learn.model.to(info.torch_device)
         if info.kind == "cuda":
             learn.to_channelslast()  # also adds fp16 mixed precision (fastai's MixedPrecision)
+        # where this session runs the learner, not a property of the model: so not on learn.radnb (saved with it)
         learn.device_info = info
     return info
 
@@ -535,11 +547,34 @@ def _watch_callbacks(keep_best: Any) -> list:
     return cbs
 
 
-def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra,
-                  keep_best: Any = True):
-    from fastai.learner import Learner
+LEARNER_HIDDEN = ["loss_func", "lr", "splitter"]  # passed through, but not in the signature (fastai's defaults mislead)
+# fastai Learner's own keywords (opt_func, cbs, wd, path, moms...; read from fastai so they stay true): passed through
+LEARNER_ARGS = tuple(p for p in inspect.signature(Learner).parameters if p not in ("dls", "model", "metrics"))
 
-    if getattr(dls, "test_set", False):
+
+def _split_kwargs(kwargs: Dict[str, Any]):
+    """(fastai ``Learner`` keywords, model keywords) from a builder's ``**kwargs``."""
+    return ({k: v for k, v in kwargs.items() if k in LEARNER_ARGS},
+            {k: v for k, v in kwargs.items() if k not in LEARNER_ARGS})
+
+
+def _input_shape(dls, info) -> tuple:
+    """(channels, side) of the model's input: radnb's preprocessing, else one fastai batch (DataLoaders by hand)."""
+    if info.preprocessing is not None:
+        return info.preprocessing.n_channels, info.preprocessing.size
+    xb = dls.one_batch()[0]
+    return int(xb.shape[1]), int(xb.shape[-1])
+
+
+def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra,
+                  keep_best: Any = True, learner_kwargs: Optional[Dict[str, Any]] = None):
+    from fastai.learner import Learner
+    from fastcore.basics import listify
+
+    from .record import dataset_info
+
+    data = dataset_info(dls, derive=True)
+    if data.test_set:
         raise InvalidArgumentError(
             "These DataLoaders are a held-out test set (valid_patients lists every patient), so there is nothing to "
             "train on. Build the model on training DataLoaders and use the test set only with "
@@ -548,27 +583,30 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
         raise InvalidArgumentError(
             f"Only {len(dls.train_ds)} item is left for training after the patient split; a model needs at least 2 "
             "(batch normalisation compares the items of a batch). Give more patients or lower valid_pct.")
-    prep: Preprocessing = dls.preprocessing
-    n_in = prep.n_channels
+    prep: Optional[Preprocessing] = data.preprocessing
+    n_in, size = _input_shape(dls, data)
     n_out = info_extra.pop("n_out")
     checkpoint = _radnb_checkpoint(pretrained)
     state = None if checkpoint is not None else _torchvision_state(arch, pretrained)
     if checkpoint is not None:
         ck_prep = checkpoint["info"].get("preprocessing") or {}
-        if ck_prep and ck_prep.get("windows") != prep.to_dict()["windows"]:
+        if prep is not None and ck_prep and ck_prep.get("windows") != prep.to_dict()["windows"]:
             warnings.warn(f"The pretrained model was trained with windows {ck_prep.get('windows')}, these data use "
                           f"{prep.to_dict()['windows']}; fine-tuning will adapt, but matching windows transfer better.",
                           stacklevel=3)
         model_kwargs = {**checkpoint["info"].get("model_kwargs", {}), **model_kwargs}
-    else:
+    elif prep is not None:  # fastai DataLoaders by hand normalise as their author chose
         _check_normalisation(prep, pretrained)
-    model = build_model(kind, arch, n_in, n_out, prep.size, state, **model_kwargs)
+    model = build_model(kind, arch, n_in, n_out, size, state, **model_kwargs)
     if checkpoint is not None:
         _transfer_encoder(model, checkpoint, arch)
-    splitter = _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"]
-    learn = Learner(dls, model, loss_func=loss_func, metrics=metrics, splitter=splitter,
-                    lr=DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR), cbs=_watch_callbacks(keep_best))
-    learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out, preprocessing=prep.to_dict(),
+    options = dict(learner_kwargs or {})
+    cbs = _watch_callbacks(keep_best) + listify(options.pop("cbs", None))  # fastai's: one callback, a list or None
+    options = {"loss_func": loss_func, "splitter": _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"],
+               "lr": DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR), **options}
+    learn = Learner(dls, model, metrics=metrics, cbs=cbs, **options)
+    learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out,
+                            preprocessing=prep.to_dict() if prep is not None else None,
                             model_kwargs=dict(model_kwargs), pretrained=_pretrained_label(pretrained), **info_extra)
     if pretrained not in (False, None, "none"):
         learn.freeze()
@@ -577,9 +615,10 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
 
 
 # ------------------------------------------------------------------ public builders
+@delegates(Learner, keep=True, but=LEARNER_HIDDEN)
 def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "ce", positive: Any = None,
                threshold: float = 0.5, metrics: Optional[list] = None, keep_best: Union[bool, str] = True,
-               **model_kwargs):
+               **kwargs):
     """A fastai ``Learner`` for image classification with radiology metrics.
 
     Parameters
@@ -620,13 +659,21 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
         A metric name to watch another column; ``False`` keeps the last epoch.
         Either way :class:`~radnb.train.callbacks.TrainingWatch` warns when the
         validation predictions collapse to one class or the loss diverges.
+    **kwargs
+        fastai ``Learner`` arguments go to fastai's ``Learner`` (shown in the
+        signature: ``opt_func``, ``cbs`` - added to radnb's callbacks -, ``wd``,
+        ``path``, ``moms``...; also ``loss_func``, ``lr`` and ``splitter``, which
+        replace radnb's choice); any other keyword goes to the model
+        (:func:`build_model`, e.g. ``base=32`` for the compact CNN).
 
     Returns
     -------
     fastai.learner.Learner
-        With ``learn.radnb`` (:class:`ModelInfo`) and ``learn.device_info``;
-        ``learn.lr`` is the architecture's default peak learning rate, so
-        ``learn.fit_one_cycle(10)`` needs no rate.
+        With ``learn.radnb`` (:class:`ModelInfo`, saved with the model) and
+        ``learn.device_info`` (the :func:`radnb.device_info` the learner was set
+        up on: a fact of this session, so not saved); ``learn.lr`` is the
+        architecture's default peak learning rate, so ``learn.fit_one_cycle(10)``
+        needs no rate.
 
     Examples
     --------
@@ -636,6 +683,8 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
     >>> dls = rt.classification_dls(x, label=["normal", "opacity"] * 4, patient=range(8), windows="auto", size=32)
     >>> rt.classifier(dls, arch="compact").radnb.positive_name
     'opacity'
+    >>> rt.classifier(dls, arch="compact", wd=0.1).wd  # a fastai Learner argument, passed through
+    0.1
     """
     from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, FocalLossFlat
     from fastai.metrics import accuracy, accuracy_multi
@@ -646,8 +695,11 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
     if arch == "auto":
         arch = default_classifier_arch(dls.device, pretrained)
     arch = _check_arch(arch, "classifier")
-    vocab = [str(v) for v in dls.vocab]
-    multilabel = bool(getattr(dls, "multilabel", False))
+    from .record import dataset_info
+
+    data = dataset_info(dls, derive=True)
+    vocab = list(data.classes)
+    multilabel = data.multilabel
     pos = None if multilabel else pick_positive(vocab, positive)
     if multilabel:
         loss_func = BCEWithLogitsLossFlat()
@@ -666,9 +718,11 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
                                rm.BalancedAccuracy(pos, threshold), accuracy]
         else:
             default_metrics = [rm.AUROC(None), accuracy]
+    learner_kwargs, model_kwargs = _split_kwargs(kwargs)
     return _make_learner(dls, "classifier", arch, pretrained, loss_func,
                          metrics if metrics is not None else default_metrics, model_kwargs,
-                         {"n_out": len(vocab), "vocab": vocab, "positive": pos, "multilabel": multilabel}, keep_best)
+                         {"n_out": len(vocab), "vocab": vocab, "positive": pos, "multilabel": multilabel}, keep_best,
+                         learner_kwargs)
 
 
 def default_segmenter_arch(device=None) -> str:
@@ -684,8 +738,9 @@ def default_segmenter_arch(device=None) -> str:
     return "compact" if _device_kind(device) == "cpu" else "resnet18"
 
 
+@delegates(Learner, keep=True, but=LEARNER_HIDDEN)
 def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "dice_ce",
-              metrics: Optional[list] = None, keep_best: Union[bool, str] = True, **model_kwargs):
+              metrics: Optional[list] = None, keep_best: Union[bool, str] = True, **kwargs):
     """A fastai ``Learner`` for segmentation (a U-Net) with Dice and IoU metrics.
 
     Parameters
@@ -705,6 +760,9 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
         the validation set; background excluded).
     keep_best
         As for :func:`classifier`, watching the foreground Dice.
+    **kwargs
+        As for :func:`classifier`: fastai ``Learner`` arguments go to the
+        ``Learner``, the others to the model.
 
     Returns
     -------
@@ -727,7 +785,13 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
     if arch == "auto":
         arch = default_segmenter_arch(dls.device) if pretrained in (False, None) else "resnet18"
     arch = _check_arch(arch, "segmenter")
-    codes = [str(c) for c in dls.codes]
+    from .record import dataset_info
+
+    data = dataset_info(dls, derive=True)
+    if data.task != "segmentation":
+        raise InvalidArgumentError("segmenter needs segmentation DataLoaders (radnb.segmentation_dls, or fastai's with "
+                                   "a MaskBlock); these hold classification labels: use radnb.classifier.")
+    codes = list(data.classes)
     n = len(codes)
     if loss == "dice_ce":
         loss_func = DiceCELoss()
@@ -735,11 +799,8 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
         loss_func = CrossEntropyLossFlat(axis=1)
     elif loss == "weighted_ce":
         counts = np.ones(n)
-        for i in dls.train_idx[:: max(1, len(dls.train_idx) // 50)]:
-            from .prep import load_mask
-
-            m = load_mask(dls.records[i].label, dls.preprocessing.size, dls.cache)
-            counts += np.bincount(m.ravel(), minlength=n)[:n]
+        for m in _training_masks(dls, data):
+            counts += np.bincount(np.asarray(m).ravel().astype(np.int64), minlength=n)[:n]
         w = counts.sum() / (n * counts)
         loss_func = _weighted_ce(torch.tensor(w / w.mean(), dtype=torch.float32), axis=1)
     elif loss == "focal":
@@ -747,6 +808,18 @@ def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "
     else:
         raise InvalidArgumentError(f"loss={loss!r}: use 'dice_ce', 'ce', 'weighted_ce' or 'focal'.")
     default_metrics = [rm.ForegroundDice(n), rm.ForegroundIoU(n)]
+    learner_kwargs, model_kwargs = _split_kwargs(kwargs)
     return _make_learner(dls, "segmenter", arch, pretrained, loss_func,
                          metrics if metrics is not None else default_metrics, model_kwargs,
-                         {"n_out": n, "vocab": codes, "positive": None, "multilabel": False}, keep_best)
+                         {"n_out": n, "vocab": codes, "positive": None, "multilabel": False}, keep_best,
+                         learner_kwargs)
+
+
+def _training_masks(dls, data, n: int = 50):
+    """About ``n`` training masks (for class frequencies): radnb's cache, or fastai's dataset for DataLoaders by hand."""
+    from .prep import load_mask
+
+    idx = data.train_idx[:: max(1, len(data.train_idx) // n)]
+    if data.preprocessing is None:
+        return [dls.train_ds[int(i)][1] for i in idx]
+    return [load_mask(data.records[int(i)].label, data.preprocessing.size, data.cache) for i in idx]

@@ -262,6 +262,6 @@ def _self_supervised(data, arch, windows, size, bs, epochs, lr, seed, max_items,
     learn = classifier(dls, arch=arch, pretrained=False, keep_best=False)
     if verbose:
         print(f"Self-supervised pretraining of {arch} on {len(dls.train_ds)} unlabelled images "
-              f"({dls.preprocessing.size}px, {epochs} epochs) on {device_kind}...")
+              f"({dls.radnb.preprocessing.size}px, {epochs} epochs) on {device_kind}...")
     pretrain_selfsupervised(learn, epochs, lr, verbose=verbose)
     return learn
