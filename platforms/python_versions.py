@@ -1,7 +1,7 @@
 """Run radnb's fast tests on other Pythons (3.10, the oldest allowed; 3.13, Colab's).
 
 For each version: a venv ``.venvs/pyXY`` (made once, pyenv or PATH interpreter) with radnb's
-core + dev requirements from ``pyproject.toml`` (pip's cache reuses wheels), then
+core + dev requirements from ``pyproject.toml`` (pip's cache reuses wheels) and radnb's own wheel, then
 ``pytest -m "not slow and not browser"`` with this checkout on ``PYTHONPATH``. Prints a
 table; exits 1 if a version fails. ``make test-pythons`` runs it for 3.10 and 3.13.
 """
@@ -27,6 +27,9 @@ def ensure(version: str) -> Path:
     if not python.exists():
         subprocess.run([base, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *core_requirements(extras=["dev"])], check=True)
+    # radnb itself too (built as a wheel, no dependencies): its console script and metadata, as a user gets them;
+    # the tests still import this checkout (PYTHONPATH), so nothing has to be reinstalled after an edit
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(ROOT)], check=True)
     return python
 
 
