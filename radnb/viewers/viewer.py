@@ -110,6 +110,12 @@ class SliceViewer(anywidget.AnyWidget):
     ``window`` (width), ``level`` (center), ``preset``, ``invert``, ``zoom``,
     ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``.
 
+    It opens in the window of :func:`radnb.dicom.default_window` (header, else a CT
+    preset, else auto: the window ``radnb.window`` and the training preprocessing use)
+    unless ``window=`` (same spelling as :func:`radnb.window`) says otherwise. ``window``
+    and ``level`` are the PACS readouts ("W 400 L 40"); ``preset`` names the CT preset
+    (or "header" / "auto" entry chosen from the dropdown) in use, "" when none matches.
+
     ``slice`` is the index in the array's own order; ``slice_number`` is the number
     on screen, which counts from the head as a PACS does (slice 1 is the most
     superior axial slice; the wheel or ↓ moves towards the feet).
