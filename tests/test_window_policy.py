@@ -203,3 +203,19 @@ def test_resolve_window_on_fractional_arrays_uses_linear_exact():
     np.testing.assert_allclose(out, np.clip((unit - 0.5) / 0.98 + 0.5, 0, 1), atol=1e-6)
     v = radnb.show(unit)
     assert (v.level, v.window) == pytest.approx((0.5, 0.98)) and v.voi_function == "LINEAR_EXACT"
+
+
+def test_one_voi_implementation_handles_scalars_and_both_precisions():
+    from radnb.dicom.window import voi_linear, voi_linear_exact
+    from radnb.viewers import display
+
+    assert display.linear_voi is not voi_linear  # a float64 front of the same function, not a copy
+    x = np.arange(-1200.0, 1300.0, 0.5)
+    np.testing.assert_allclose(display.linear_voi(x, 40, 400), voi_linear(x, 40, 400), atol=1e-6)
+    assert display.linear_voi(x, 40, 400).dtype == np.float64 and voi_linear(x, 40, 400).dtype == np.float32
+    np.testing.assert_allclose(display.linear_exact_voi(x, 0.3, 0.07), voi_linear_exact(x, 0.3, 0.07), atol=1e-6)
+    assert display.percentile_window is percentile_window
+    # 0-d input (one hovered pixel in the browser tests) stays a number in [0, 1]
+    assert int(window_to_uint8(np.float64(40.0), 40, 400)) == 128
+    assert float(voi_linear_exact(np.float64(0.25), 0.5, 1.0)) == 0.25
+    assert float(radnb.window(np.float64(-1000.0), "lung")) == pytest.approx(0.5 + (-400 + 0.5) / 1499)

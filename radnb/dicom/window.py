@@ -245,7 +245,7 @@ def voi_linear(values: ArrayLike, center: float, width: float, *, dtype: Any = n
     x = np.asarray(values, dtype=dtype)
     if width == 1:  # the standard's formula divides by (w - 1): a width of 1 is a hard threshold
         return (x > center - 0.5).astype(dtype)
-    out = np.subtract(x, center - 0.5, dtype=dtype)
+    out = np.subtract(x, center - 0.5, out=np.empty_like(x))  # out= keeps 0-d input an array
     out /= np.asarray(width - 1, dtype=dtype)
     out += np.asarray(0.5, dtype=dtype)
     np.clip(out, 0.0, 1.0, out=out)
@@ -265,7 +265,8 @@ def voi_linear_exact(values: ArrayLike, center: float, width: float, *, dtype: A
     """
     center = _check_center(center)
     width = check_width(width, "LINEAR_EXACT")
-    out = np.subtract(np.asarray(values, dtype=dtype), center, dtype=dtype)
+    x = np.asarray(values, dtype=dtype)
+    out = np.subtract(x, center, out=np.empty_like(x))
     out /= np.asarray(width, dtype=dtype)
     out += np.asarray(0.5, dtype=dtype)
     np.clip(out, 0.0, 1.0, out=out)

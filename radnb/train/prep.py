@@ -69,7 +69,7 @@ def _normalise_window(w: Any) -> WindowSpec:
         return (float(w[0]), float(w[1]))
     raise InvalidArgumentError(
         f"Window {w!r} is not understood. Use a preset name such as 'lung', 'auto', 'header', "
-        "a (center, width) pair such as (40, 400), or None for the header's own window."
+        "a (center, width) pair such as (40, 400), or None for the image's default window."
     )
 
 

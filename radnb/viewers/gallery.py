@@ -2,7 +2,8 @@
 
 Each image is windowed in Python with radnb's one windowing policy
 (:func:`radnb.dicom.default_window`: its own header window, else a CT preset, else a
-percentile window; fractional data such as [0, 1] arrays with DICOM's LINEAR_EXACT function) and sent as uint8 thumbnails in one binary buffer; the full-resolution
+percentile window; fractional data such as [0, 1] arrays with DICOM's LINEAR_EXACT
+function) and sent as uint8 thumbnails in one binary buffer; the full-resolution
 image is sent only when it is clicked.
 
 Examples
