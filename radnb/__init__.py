@@ -4,7 +4,7 @@ The public API is small; each name is imported on first use, so ``import radnb``
 is fast and changes nothing in other libraries.
 
 Reading and windowing DICOM
-    :func:`load`, :func:`window`, :func:`window_stack`, :data:`PRESETS`,
+    :func:`load`, :func:`window`, :func:`window_stack`, :func:`default_window`, :data:`PRESETS`,
     :func:`deidentify`, :func:`phi_report`, :func:`sample_data`
 Viewing
     :func:`show`, :func:`compare`, :func:`gallery`, :func:`view3d`
@@ -52,6 +52,7 @@ _LAZY = {
     "save_seg": ("radnb.train.export", "save_seg"),
     "window": ("radnb.dicom", "window"),
     "window_stack": ("radnb.dicom", "window_stack"),
+    "default_window": ("radnb.dicom", "default_window"),
     "PRESETS": ("radnb.dicom", "PRESETS"),
     "deidentify": ("radnb.dicom", "deidentify"),
     "phi_report": ("radnb.dicom", "phi_report"),
@@ -119,7 +120,7 @@ def unload_ipython_extension(ipython):
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import datasets
     from .data.synthetic import sample_data
-    from .dicom import (PRESETS, DicomImage, DicomSeries, SeriesCollection, deidentify, load,
+    from .dicom import (PRESETS, DicomImage, DicomSeries, SeriesCollection, default_window, deidentify, load,
                         phi_report, window, window_stack)
     from .system import device_info
     from .train import (classification_dls, classifier, evaluate, load_model, predict, pretrain,

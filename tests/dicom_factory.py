@@ -45,8 +45,13 @@ def write_ct_series(
     study_uid: Optional[str] = None,
     series_uid: Optional[str] = None,
     patient: str = "DOE^JANE",
+    window: Optional[Sequence[float]] = (40, 400),
+    body_part: Optional[str] = None,
 ) -> list:
-    """Write a CT volume (Z, H, W) in HU as one file per slice, stored with intercept -1024."""
+    """Write a CT volume (Z, H, W) in HU as one file per slice, stored with intercept -1024.
+
+    ``window`` is the header's (center, width) (None: no window in the header).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     study_uid = study_uid or generate_uid()
@@ -72,7 +77,10 @@ def write_ct_series(
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.WindowCenter, ds.WindowWidth = 40, 400
+        if window is not None:
+            ds.WindowCenter, ds.WindowWidth = window
+        if body_part is not None:
+            ds.BodyPartExamined = body_part
         stored = np.clip(np.round(hu[k]) + 1024, 0, 4095).astype(np.uint16)
         ds.PixelData = stored.tobytes()
         ds.save_as(path, enforce_file_format=True)

@@ -12,12 +12,14 @@ from .masks import LabelMap, load_mask
 from .image import DicomImage, DicomSeries, LoadError, SeriesCollection
 from .read import header_window, image_from_dataset, read_dataset, read_file, sniff_dicom
 from .series import load, stack_slices
-from .window import AUTO_WINDOWS, PRESETS, Preset, auto_window, voi_linear, window, window_stack
+from .window import (AUTO_WINDOWS, PRESETS, Preset, WindowChoice, auto_window, default_window, percentile_window,
+                     resolve_window, voi_linear, window, window_stack)
 
 __all__ = [
     "load", "read_file", "read_dataset", "image_from_dataset", "sniff_dicom", "header_window", "stack_slices",
     "DicomImage", "DicomSeries", "SeriesCollection", "LoadError",
-    "window", "window_stack", "auto_window", "voi_linear", "PRESETS", "AUTO_WINDOWS", "Preset",
+    "window", "window_stack", "default_window", "resolve_window", "WindowChoice", "auto_window", "percentile_window",
+    "voi_linear", "PRESETS", "AUTO_WINDOWS", "Preset",
     "load_mask", "LabelMap",
     "deidentify", "phi_report", "is_phi", "PhiReport", "DeidResult",
 ]

@@ -600,9 +600,10 @@ def classification_dls(
         Patient column name, ``"auto"`` (a patient_id-like column, else the
         DICOM PatientID, else one patient per image), or per-image ids for arrays.
     windows
-        One window per channel: a preset name (``"lung"``), ``(center, width)``,
-        ``"auto"`` or ``None`` (the header's window), or a tuple of them, e.g.
-        ``("lung", "mediastinum", "bone")`` for three channels.
+        One window per channel, spelled as :func:`radnb.window`'s ``window=``: a preset
+        name (``"lung"``), ``(center, width)``, ``"auto"``, ``"header"`` or ``None`` (the
+        default: each image's :func:`radnb.dicom.default_window`, the window ``radnb.show``
+        opens it in), or a tuple of them, e.g. ``("lung", "mediastinum", "bone")`` for three channels.
     size, bs
         Image side and batch size; defaults depend on the device and the data
         (:func:`data_size`: the device's :func:`default_size`, or the images'

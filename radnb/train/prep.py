@@ -64,8 +64,8 @@ def _normalise_window(w: Any) -> WindowSpec:
     if isinstance(w, (tuple, list)) and len(w) == 2:
         return (float(w[0]), float(w[1]))
     raise InvalidArgumentError(
-        f"Window {w!r} is not understood. Use a preset name such as 'lung', 'auto', "
-        "a (center, width) pair such as (40, 400), or None for the header's own window."
+        f"Window {w!r} is not understood. Use a preset name such as 'lung', 'auto', 'header', "
+        "a (center, width) pair such as (40, 400), or None for the image's default window."
     )
 
 
@@ -80,9 +80,11 @@ class Preprocessing:
     ----------
     windows
         One entry per input channel: a preset name (``"lung"``, ``"bone"`` ...,
-        see ``radnb.PRESETS``), ``"auto"`` (percentile window), a
-        ``(center, width)`` pair in the image's units, or ``None`` (the header's
-        window, else a sensible default). ``("lung", "mediastinum", "bone")``
+        see ``radnb.PRESETS``), ``"auto"`` (percentile window), ``"header"``, a
+        ``(center, width)`` pair in the image's units, or ``None``: the image's
+        default window (:func:`radnb.dicom.default_window`: header, else a CT preset,
+        else auto), the one ``radnb.show`` opens it in. The same spelling as
+        :func:`radnb.window`'s ``window=``. ``("lung", "mediastinum", "bone")``
         gives three channels, one per window.
     size
         Output side length in pixels (square; images are resized, not cropped).
@@ -273,15 +275,8 @@ def _window_dicom(obj: Any, windows: Sequence[WindowSpec]) -> np.ndarray:
     if getattr(obj, "is_color", False):
         grey = obj.array.astype(np.float32).mean(axis=-1) / 255.0
         return np.stack([grey] * len(windows))
-    chans = []
-    for w in windows:
-        if w is None:
-            chans.append(window(obj))
-        elif isinstance(w, str):
-            chans.append(window(obj, preset=w))
-        else:
-            chans.append(window(obj, w[0], w[1]))
-    return np.stack(chans).astype(np.float32)
+    # None is radnb's one default window (radnb.dicom.default_window), the one radnb.show opens in
+    return np.stack([window(obj, w) for w in windows]).astype(np.float32)
 
 
 def _window_array(arr: np.ndarray, windows: Sequence[WindowSpec], name: str) -> np.ndarray:
@@ -296,16 +291,9 @@ def _window_array(arr: np.ndarray, windows: Sequence[WindowSpec], name: str) -> 
                                       "HU windows do not apply to them and are ignored (values are divided by 255).")
         grey = arr.astype(np.float32) / (1.0 if arr.dtype == bool else 255.0)
         return np.stack([grey] * len(windows))
-    chans = []
     values = arr.astype(np.float32, copy=False)
-    for w in windows:
-        if w is None or w == "auto":
-            chans.append(window(values, preset="auto"))
-        elif isinstance(w, str):
-            chans.append(window(values, preset=w))
-        else:
-            chans.append(window(values, w[0], w[1]))
-    return np.stack(chans).astype(np.float32)
+    # an array has no header or modality: None is the default policy's "auto" window
+    return np.stack([window(values, w) for w in windows]).astype(np.float32)
 
 
 def _read_picture(path: Path) -> np.ndarray:

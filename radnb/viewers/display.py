@@ -1,5 +1,10 @@
 """Window/level arithmetic shared by the browser viewer, the static fallback and the tests.
 
+The window itself (which one an image opens in, the VOI formulas, the percentile
+window) lives in :mod:`radnb.dicom.window`, the one windowing policy; the names here
+(``linear_voi``, ``percentile_window``, ``voi_function_for``...) are that module's
+functions, in the float64 arithmetic of the browser where it matters.
+
 The browser maps values to grey levels with the same VOI function and the same
 floating-point operations as :func:`window_to_uint8`, so a grey level on the
 screen can be predicted exactly in Python.
@@ -38,16 +43,22 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
-
 import math
+from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..dicom.window import VOI_FUNCTIONS, _check_function
+from ..dicom.window import apply_voi as _apply_voi
+from ..dicom.window import (check_width, is_whole_numbers, percentile_window, voi_function_for, voi_linear,
+                            voi_linear_exact)
 from ..errors import InvalidArgumentError
 
-#: DICOM VOI LUT Function defined terms (PS3.3 C.11.2.1.3) that the viewers implement.
-VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT")
+__all__ = [
+    "VOI_FUNCTIONS", "PRESET_ORDER", "presets", "is_whole_numbers", "voi_function_for", "check_width", "linear_voi",
+    "linear_exact_voi", "apply_voi", "window_to_uint8", "percentile_window", "window_controls", "colormap_table",
+    "TRUTH_COLORS", "PREDICTION_COLORS", "LABEL_COLORS",
+]
 
 #: Presets offered first in the viewer's dropdown and on the number keys 1-9.
 PRESET_ORDER = ("soft_tissue", "lung", "bone", "brain", "mediastinum", "abdomen", "liver", "subdural", "stroke")
@@ -70,131 +81,37 @@ def presets() -> Dict[str, Tuple[float, float]]:
     return {name: (float(PRESETS[name].center), float(PRESETS[name].width)) for name in names}
 
 
-def is_whole_numbers(array: np.ndarray) -> bool:
-    """True when every finite value of ``array`` is a whole number (integer dtypes always are).
-
-    Large arrays are checked slab by slab along the first axis, so memory stays small,
-    and the check stops at the first slab with a fraction.
-
-    Examples
-    --------
-    >>> is_whole_numbers(np.array([-1000.0, 40.0])), is_whole_numbers(np.array([0.0, 0.5]))
-    (True, False)
-    """
-    arr = np.asarray(array)
-    if arr.dtype.kind in "biu":
-        return True
-    if arr.dtype.kind != "f":
-        raise InvalidArgumentError(f"Pixel values must be numbers (got {arr.dtype}).")
-    arr = np.atleast_1d(arr)
-    step = max(1, 1_000_000 // max(1, int(np.prod(arr.shape[1:]))))
-    for start in range(0, arr.shape[0], step):
-        slab = arr[start : start + step]
-        slab = slab[np.isfinite(slab)]
-        if not np.array_equal(slab, np.rint(slab)):
-            return False
-    return True
-
-
-def voi_function_for(array: np.ndarray) -> str:
-    """The VOI function the viewers use for ``array``: ``"LINEAR"`` or ``"LINEAR_EXACT"``.
-
-    ``"LINEAR"`` (DICOM's default) when all values are whole numbers, ``"LINEAR_EXACT"``
-    when any value has a fraction; see the module docstring for why.
-
-    Examples
-    --------
-    >>> voi_function_for(np.array([[-1000, 40], [60, 1200]], dtype=np.int16))
-    'LINEAR'
-    >>> voi_function_for(np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32))
-    'LINEAR_EXACT'
-    """
-    return "LINEAR" if is_whole_numbers(array) else "LINEAR_EXACT"
-
-
-def _check_function(function: str) -> str:
-    if function not in VOI_FUNCTIONS:
-        raise InvalidArgumentError(
-            f"Unknown VOI function {function!r}; the viewers implement {' and '.join(VOI_FUNCTIONS)}."
-        )
-    return function
-
-
-def check_width(width: float, function: str = "LINEAR") -> float:
-    """``width`` as a float if it is valid for ``function``, else a clear :class:`InvalidArgumentError`.
-
-    ``LINEAR`` needs a width of at least 1 (DICOM PS3.3 C.11.2.1.2.1); ``LINEAR_EXACT``
-    any width above 0.
-
-    Examples
-    --------
-    >>> check_width(0.25, "LINEAR_EXACT")
-    0.25
-    """
-    width = float(width)
-    if _check_function(function) == "LINEAR":
-        if not np.isfinite(width) or width < 1:
-            raise InvalidArgumentError(f"Window width must be at least 1 (got {width}).")
-    elif not np.isfinite(width) or width <= 0:
-        raise InvalidArgumentError(
-            f"Window width must be a number greater than 0 (got {width}); "
-            "this image has fractional values, so widths below 1 are fine."
-        )
-    return width
-
-
 def linear_voi(values: np.ndarray, center: float, width: float) -> np.ndarray:
-    """Apply the DICOM ``LINEAR`` VOI function; returns float64 in [0, 1].
-
-    Parameters
-    ----------
-    values
-        Stored values in physical units (HU for CT).
-    center, width
-        Window level and window width; ``width`` must be at least 1.
+    """DICOM ``LINEAR`` VOI in the browser's float64 arithmetic: :func:`radnb.dicom.window.voi_linear`.
 
     Examples
     --------
     >>> linear_voi(np.array([0.0, 40.0, 80.0]), 40, 81).round(3).tolist()
     [0.006, 0.506, 1.0]
     """
-    center = float(center)
-    width = check_width(width, "LINEAR")
-    x = np.asarray(values, dtype=np.float64)
-    if width == 1:
-        return (x > center - 0.5).astype(np.float64)
-    y = (x - (center - 0.5)) / (width - 1) + 0.5
-    return np.clip(y, 0.0, 1.0)
+    return voi_linear(values, center, width, dtype=np.float64)
 
 
 def linear_exact_voi(values: np.ndarray, center: float, width: float) -> np.ndarray:
-    """Apply the DICOM ``LINEAR_EXACT`` VOI function ``(x - c) / w + 0.5``; returns float64 in [0, 1].
-
-    Valid for any width above 0, so it suits fractional data with a small range,
-    e.g. an image already windowed to [0, 1].
+    """DICOM ``LINEAR_EXACT`` VOI in float64: :func:`radnb.dicom.window.voi_linear_exact`.
 
     Examples
     --------
     >>> linear_exact_voi(np.array([0.0, 0.5, 0.75, 1.0]), 0.5, 1.0).tolist()
     [0.0, 0.5, 0.75, 1.0]
     """
-    center = float(center)
-    width = check_width(width, "LINEAR_EXACT")
-    y = (np.asarray(values, dtype=np.float64) - center) / width + 0.5  # same operations as viewer.js
-    return np.clip(y, 0.0, 1.0)
+    return voi_linear_exact(values, center, width, dtype=np.float64)
 
 
 def apply_voi(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
-    """Apply the VOI function named ``function`` (``"LINEAR"`` or ``"LINEAR_EXACT"``); float64 in [0, 1].
+    """The VOI function named ``function`` in float64: :func:`radnb.dicom.window.apply_voi`.
 
     Examples
     --------
     >>> apply_voi(np.array([0.2]), 0.5, 0.6, "LINEAR_EXACT").round(3).tolist()
     [0.0]
     """
-    if _check_function(function) == "LINEAR":
-        return linear_voi(values, center, width)
-    return linear_exact_voi(values, center, width)
+    return _apply_voi(values, center, width, function, dtype=np.float64)
 
 
 def window_to_uint8(
@@ -215,81 +132,6 @@ def window_to_uint8(
     """
     grey = np.floor(apply_voi(values, center, width, function) * 255.0 + 0.5).astype(np.uint8)
     return 255 - grey if invert else grey
-
-
-def percentile_window(
-    array: np.ndarray, low: float = 1.0, high: float = 99.0, function: Optional[str] = None
-) -> Tuple[float, float]:
-    """(center, width) spanning the ``low``-``high`` percentiles of ``array``.
-
-    ``function`` (default: :func:`voi_function_for` of ``array``) sets the smallest
-    width: 1 for ``LINEAR``, none for ``LINEAR_EXACT``, so a [0, 1] image gets a width
-    of about 1, not a width clamped to 1. When the percentiles coincide (an image that is
-    mostly one value) the full minimum-maximum range is used instead. Large arrays are
-    subsampled (every n-th value) so this stays fast.
-
-    Examples
-    --------
-    >>> percentile_window(np.arange(101.0))
-    (50.0, 98.0)
-    >>> percentile_window(np.linspace(0.0, 1.0, 101))
-    (0.5, 0.98)
-    """
-    flat = np.asarray(array).reshape(-1)
-    if flat.size > 2_000_000:
-        flat = flat[:: flat.size // 1_000_000]
-    flat = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
-    if flat.size == 0:
-        return 0.5, 1.0
-    function = _check_function(function) if function is not None else voi_function_for(flat)
-    lo, hi = (float(v) for v in np.percentile(flat, [low, high]))
-    if hi <= lo:  # mostly one value: the full range still shows the few other pixels
-        lo, hi = float(flat.min()), float(flat.max())
-    width = hi - lo
-    if function == "LINEAR":
-        width = max(width, 1.0)
-    elif not width > 0 or not np.isfinite(width):
-        width = 1.0  # a constant image: any width shows it as mid-grey
-    return float((lo + hi) / 2.0), float(width)
-
-
-def initial_window(
-    array: np.ndarray,
-    modality: Optional[str],
-    header_window: Optional[Tuple[float, float]],
-    preset: Optional[str] = None,
-    function: Optional[str] = None,
-) -> Tuple[float, float, str]:
-    """Choose the opening window: (center, width, preset name or ``""``).
-
-    CT opens in the soft-tissue preset; other images use the header's window, else
-    a 1-99 percentile window (see :func:`percentile_window`). ``function`` is the VOI
-    function the window is for (default: :func:`voi_function_for` of ``array``).
-
-    Examples
-    --------
-    >>> initial_window(np.zeros((2, 2)), "CT", None)
-    (50.0, 400.0, 'soft_tissue')
-    >>> initial_window(np.linspace(0.0, 1.0, 101), "", None)
-    (0.5, 0.98, '')
-    """
-    table = presets()
-    if preset:
-        if preset not in table:
-            raise InvalidArgumentError(
-                f"Unknown window preset {preset!r}. Choose one of: {', '.join(table)}."
-            )
-        return table[preset][0], table[preset][1], preset
-    if (modality or "").upper() == "CT":
-        center, width = table["soft_tissue"]
-        return center, width, "soft_tissue"
-    function = _check_function(function) if function is not None else voi_function_for(array)
-    if header_window is not None:
-        center, width = header_window
-        if width is not None and np.isfinite(width) and (width >= 1 if function == "LINEAR" else width > 0):
-            return float(center), float(width), ""
-    center, width = percentile_window(array, function=function)
-    return center, width, ""
 
 
 def window_controls(function: str, units: str, auto_width: float) -> Dict[str, float]:

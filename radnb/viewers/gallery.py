@@ -1,8 +1,9 @@
 """A grid of many 2D images with captions; click one to see it large (:func:`radnb.gallery`).
 
-Each image is windowed in Python (its own header window, or a percentile
-window; fractional data such as [0, 1] arrays with DICOM's LINEAR_EXACT function,
-see :mod:`radnb.viewers.display`) and sent as uint8 thumbnails in one binary buffer; the full-resolution
+Each image is windowed in Python with radnb's one windowing policy
+(:func:`radnb.dicom.default_window`: its own header window, else a CT preset, else a
+percentile window; fractional data such as [0, 1] arrays with DICOM's LINEAR_EXACT
+function) and sent as uint8 thumbnails in one binary buffer; the full-resolution
 image is sent only when it is clicked.
 
 Examples
@@ -22,16 +23,15 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ..dicom.window import WindowArg, resolve_window, voi_function_for, window_argument
 from ..errors import InvalidArgumentError
 from .display import window_to_uint8
 from .assets import gallery_module, viewer_css
 from .volume import as_volume
 
 
-def _windowed(item: Any, preset: Optional[str]) -> np.ndarray:
-    """uint8 (H, W) or (H, W, 3) display image of one gallery item."""
-    from . import display
-
+def _windowed(item: Any, window: WindowArg) -> np.ndarray:
+    """uint8 (H, W) or (H, W, 3) display image of one gallery item, in the one windowing policy."""
     vol = as_volume(item, what="gallery image")
     if vol.shape[0] != 1:
         raise InvalidArgumentError(
@@ -40,9 +40,9 @@ def _windowed(item: Any, preset: Optional[str]) -> np.ndarray:
     arr = vol.array[0]
     if vol.is_color:
         return np.ascontiguousarray(arr.astype(np.uint8))
-    function = display.voi_function_for(arr)  # LINEAR_EXACT for fractional data, e.g. [0, 1] images
-    center, width, _ = display.initial_window(arr, vol.modality, vol.header_window, preset, function=function)
-    return window_to_uint8(arr, center, width, vol.invert, function=function)
+    function = voi_function_for(arr)  # LINEAR_EXACT for fractional data, e.g. [0, 1] images
+    choice = resolve_window(vol, window, function=function)
+    return window_to_uint8(arr, choice.center, choice.width, choice.invert, function=function)
 
 
 def _thumbnail(img: np.ndarray, size: int) -> np.ndarray:
@@ -164,6 +164,7 @@ def gallery(
     *,
     columns: int = 6,
     thumb: int = 160,
+    window: WindowArg = None,
     preset: Optional[str] = None,
     limit: int = 200,
     static: bool = False,
@@ -186,8 +187,13 @@ def gallery(
         Tiles per row.
     thumb
         Largest thumbnail side in pixels.
+    window
+        Window for every image, spelled as for :func:`radnb.window` (a preset name such as
+        ``"liver"``, ``"auto"``, ``"header"``, a ``(center, width)`` pair); ``None`` (default)
+        opens each image in its own default window (:func:`radnb.dicom.default_window`:
+        header, else a CT preset, else auto), as :func:`radnb.show` would.
     preset
-        Window preset for CT images (otherwise header or percentile windows).
+        Older spelling of ``window=`` (``FutureWarning``).
     limit
         Show at most this many images (a note says when some were left out).
     static
@@ -209,6 +215,7 @@ def gallery(
     """
     if labels is not None:
         classes = _classes_from_labels(labels, classes)
+    spec = window_argument("radnb.gallery", window, preset=preset)
     items = _items(images)
     n = len(items)
     if n == 0:
@@ -218,7 +225,7 @@ def gallery(
         if seq is not None and len(seq) != n:
             raise InvalidArgumentError(f"gallery got {n} images but {len(seq)} {name}; give one per image.")
     shown = min(n, int(limit))
-    windowed = [_windowed(items[k], preset) for k in range(shown)]
+    windowed = [_windowed(items[k], spec) for k in range(shown)]
     caps, marks = [], []
     for k in range(shown):
         if captions is not None:

@@ -37,6 +37,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ..dicom.window import WindowArg, resolve_window, voi_function_for, window_argument
 from ..errors import InvalidArgumentError
 from . import display
 from .header import header_rows
@@ -112,6 +113,12 @@ class SliceViewer(anywidget.AnyWidget):
     ``window`` (width), ``level`` (center), ``preset``, ``invert``, ``zoom``,
     ``opacity``, ``overlay_style``, ``hidden_layers``, ``tool``.
 
+    It opens in the window of :func:`radnb.dicom.default_window` (header, else a CT
+    preset, else auto: the window ``radnb.window`` and the training preprocessing use)
+    unless ``window=`` (same spelling as :func:`radnb.window`) says otherwise. ``window``
+    and ``level`` are the PACS readouts ("W 400 L 40"); ``preset`` names the CT preset
+    (or "header" / "auto" entry chosen from the dropdown) in use, "" when none matches.
+
     ``slice`` is the index in the array's own order; ``slice_number`` is the number
     on screen, which counts from the head as a PACS does (slice 1 is the most
     superior axial slice; the wheel or ↓ moves towards the feet).
@@ -176,8 +183,8 @@ class SliceViewer(anywidget.AnyWidget):
         overlays: Sequence[Layer] = (),
         panels: Optional[List[Dict[str, Any]]] = None,
         *,
+        window: WindowArg = None,
         preset: Optional[str] = None,
-        window: Optional[float] = None,
         level: Optional[float] = None,
         view: str = "axial",
         opacity: float = 0.5,
@@ -203,7 +210,7 @@ class SliceViewer(anywidget.AnyWidget):
         if volume.is_color or data.dtype.kind in "iu":
             self._voi = "LINEAR"
         else:
-            self._voi = display.voi_function_for(image)
+            self._voi = voi_function_for(image)
         total_per_voxel = data.itemsize * (3 if data.ndim == 4 else 1) + sum(1 for _ in overlays)
         factor = _budget_factor(volume.shape[:3], total_per_voxel, budget_bytes)
         if factor > 1:
@@ -222,32 +229,30 @@ class SliceViewer(anywidget.AnyWidget):
             self._layer_objs.append(layer)
         self.display_shape = tuple(int(s) for s in data.shape[:3])
 
-        if volume.is_color:
-            center, width, chosen = 127.5, 256.0, ""
-        else:
-            center, width, chosen = display.initial_window(
-                image, volume.modality, volume.header_window, preset, function=self.voi_function
-            )
-        if window is not None or level is not None:
-            if window is None or level is None:
-                raise InvalidArgumentError("Give both window= (width) and level= (center), or a preset=.")
-            center, width, chosen = float(level), float(window), ""
-        self._check_width(width)
+        spec = window_argument("SliceViewer", window, preset=preset, level=level)
         ct_like = volume.units == "HU" or (volume.modality or "").upper() == "CT"
         preset_list = (
             [{"name": n, "center": c, "width": w} for n, (c, w) in display.presets().items()] if ct_like else []
         )
-        if volume.header_window is not None and not volume.is_color:
-            c, w = volume.header_window
-            try:
-                preset_list.append({"name": "header", "center": float(c), "width": self._check_width(w)})
-            except (InvalidArgumentError, TypeError):
-                pass  # an unusable header window is simply not offered
         auto_width = 256.0
-        if not volume.is_color:
-            c, w = display.percentile_window(data, function=self.voi_function)
-            preset_list.append({"name": "auto", "center": c, "width": w})
-            auto_width = w
+        if volume.is_color:
+            center, width, chosen = 127.5, 256.0, ""
+        else:
+            # the one windowing policy (radnb.dicom.window): header, else CT preset, else auto
+            choice = resolve_window(volume, spec, function=self.voi_function)
+            center, width = choice.center, self._check_width(choice.width)
+            # `preset` names the CT preset the viewer opened in (a header window equal to one counts)
+            named = [p["name"] for p in preset_list if (p["center"], p["width"]) == (center, width)]
+            chosen = choice.preset if choice.preset in named else (named[0] if named else "")
+            if volume.header_window is not None:
+                c, w = volume.header_window
+                try:
+                    preset_list.append({"name": "header", "center": float(c), "width": self._check_width(w)})
+                except (InvalidArgumentError, TypeError):
+                    pass  # an unusable header window is simply not offered
+            auto = choice if choice.source == "auto" else resolve_window(volume, "auto", function=self.voi_function)
+            preset_list.append({"name": "auto", "center": auto.center, "width": auto.width})
+            auto_width = auto.width
         wl_scale = display.window_controls(self.voi_function, volume.units if not volume.is_color else "", auto_width)
         z, h, w_ = self.display_shape
         super().__init__(
@@ -619,8 +624,8 @@ def show(
     show_phi: bool = False,
     spacing: Optional[Sequence[float]] = None,
     modality: Optional[str] = None,
+    window: WindowArg = None,
     preset: Optional[str] = None,
-    window: Optional[float] = None,
     level: Optional[float] = None,
     opacity: float = 0.5,
     overlay_style: str = "fill",
@@ -652,8 +657,15 @@ def show(
         (row, col) or (slice, row, col) in mm, for arrays (DICOM brings its own).
     modality
         E.g. ``"CT"`` for an array of HU (opens in the soft-tissue preset).
-    preset, window, level
-        Opening window: a preset name, or a width and level.
+    window
+        Opening window, spelled as for :func:`radnb.window`: a preset name (``"lung"``),
+        ``"auto"``, ``"header"``, ``None`` (the default: :func:`radnb.dicom.default_window`,
+        the same window ``radnb.window(x)`` and the training preprocessing use) or a
+        ``(center, width)`` pair. Afterwards ``viewer.window`` / ``viewer.level`` read and
+        set the width and centre as on a PACS screen ("W 400 L 40").
+    preset, level
+        Older spellings (``FutureWarning``): ``preset="lung"`` is ``window="lung"``;
+        ``window=400, level=40`` is ``window=(40, 400)``.
     opacity, overlay_style
         Overlay opacity (0-1) and ``"fill"`` or ``"outline"``.
     height
@@ -680,6 +692,7 @@ def show(
     >>> v.preset = "lung"; v.window
     1500.0
     """
+    spec = window_argument("radnb.show", window, preset=preset, level=level)
     vol = as_volume(x, spacing=spacing, modality=modality)
     shape = vol.shape[:3]
     overlays = _label_layers(labels, shape, like=x)
@@ -691,7 +704,7 @@ def show(
         panels = _panels_for(views, list(range(1, len(overlays) + 1)))
         view = panels[0]["view"] or "axial"
     viewer = SliceViewer(
-        vol, overlays, panels, preset=preset, window=window, level=level, view=view, opacity=opacity,
+        vol, overlays, panels, window=spec, view=view, opacity=opacity,
         overlay_style=overlay_style, height=height, budget_bytes=budget_bytes, static_fallback=not static,
         show_phi=show_phi,
     )
@@ -709,6 +722,7 @@ def compare(
     titles: Optional[Sequence[str]] = None,
     spacing: Optional[Sequence[float]] = None,
     modality: Optional[str] = None,
+    window: WindowArg = None,
     preset: Optional[str] = None,
     view: str = "axial",
     opacity: float = 0.5,
@@ -734,7 +748,8 @@ def compare(
         Panel titles (default "image", "truth", "prediction", "heat map";
         a last panel "truth vs prediction" is added when both are given).
     Other parameters
-        As for :func:`show` (``show_phi`` included); ``overlay_style`` defaults to outlines here.
+        As for :func:`show` (``window=`` and ``show_phi`` included; ``preset=`` is the older
+        spelling of ``window=``); ``overlay_style`` defaults to outlines here.
 
     Examples
     --------
@@ -746,6 +761,7 @@ def compare(
     >>> [p["title"] for p in v._panels]
     ['image', 'truth', 'prediction', 'truth vs prediction']
     """
+    spec = window_argument("radnb.compare", window, preset=preset)
     vol = as_volume(image, spacing=spacing, modality=modality)
     shape = vol.shape[:3]
     overlays: List[Layer] = []
@@ -768,7 +784,7 @@ def compare(
         for panel, title in zip(panels, titles):
             panel["title"] = str(title)
     viewer = SliceViewer(
-        vol, overlays, panels, preset=preset, view=view, opacity=opacity, overlay_style=overlay_style,
+        vol, overlays, panels, window=spec, view=view, opacity=opacity, overlay_style=overlay_style,
         height=height, budget_bytes=budget_bytes, static_fallback=not static, show_phi=show_phi,
     )
     if static:
