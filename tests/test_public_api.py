@@ -104,7 +104,7 @@ def _module_globals(body):
 
 
 def _shadowed_builtins(source: str):
-    names = {n for n in dir(builtins) if not n.startswith("__")}
+    names = {n for n in dir(builtins) if not n.startswith("_")}  # not "_": the REPL and doctests set builtins._
     return [(name, line) for name, line in _module_globals(ast.parse(source).body) if name in names]
 
 
