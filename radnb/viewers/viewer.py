@@ -200,59 +200,11 @@ class SliceViewer(anywidget.AnyWidget):
         self.static_fallback = static_fallback
         self._show_phi = bool(show_phi)
         notices = list(volume.notes)
-        image = volume.array
-        if volume.is_color:
-            data = np.ascontiguousarray(image.astype(np.uint8))
-        else:
-            data = _transfer_dtype(image)
-        # decided on the full-resolution image (int16 transfer already proved whole numbers),
-        # so downsampled block means of a CT keep the LINEAR function of its presets
-        if volume.is_color or data.dtype.kind in "iu":
-            self._voi = "LINEAR"
-        else:
-            self._voi = voi_function_for(image)
-        total_per_voxel = data.itemsize * (3 if data.ndim == 4 else 1) + sum(1 for _ in overlays)
-        factor = _budget_factor(volume.shape[:3], total_per_voxel, budget_bytes)
-        if factor > 1:
-            full = int(np.prod(volume.shape[:3])) * total_per_voxel
-            data = _downsample(data, factor, "mean")
-            notices.append(
-                f"Large volume ({_fmt_bytes(full)} > {_fmt_bytes(budget_bytes)} display budget): shown downsampled "
-                f"{factor}× in-plane ({data.shape[1]}×{data.shape[2]}); values and measurements use the "
-                "downsampled pixels."
-            )
-        self.downsample = factor
+        factor = self._prepare_layers(volume, overlays, budget_bytes, notices)
         spacing = (volume.spacing[0], volume.spacing[1] * factor, volume.spacing[2] * factor)
-        self._layer_objs: List[Layer] = [Layer(volume.name or "image", "image", data, {})]
-        for layer in overlays:
-            layer.data = _downsample(layer.data, factor, "nearest")
-            self._layer_objs.append(layer)
-        self.display_shape = tuple(int(s) for s in data.shape[:3])
 
         spec = window_argument("SliceViewer", window, preset=preset, level=level)
-        ct_like = volume.units == "HU" or (volume.modality or "").upper() == "CT"
-        preset_list = (
-            [{"name": n, "center": c, "width": w} for n, (c, w) in display.presets().items()] if ct_like else []
-        )
-        auto_width = 256.0
-        if volume.is_color:
-            center, width, chosen = 127.5, 256.0, ""
-        else:
-            # the one windowing policy (radnb.dicom.window): header, else CT preset, else auto
-            choice = resolve_window(volume, spec, function=self.voi_function)
-            center, width = choice.center, self._check_width(choice.width)
-            # `preset` names the CT preset the viewer opened in (a header window equal to one counts)
-            named = [p["name"] for p in preset_list if (p["center"], p["width"]) == (center, width)]
-            chosen = choice.preset if choice.preset in named else (named[0] if named else "")
-            if volume.header_window is not None:
-                c, w = volume.header_window
-                try:
-                    preset_list.append({"name": "header", "center": float(c), "width": self._check_width(w)})
-                except (InvalidArgumentError, TypeError):
-                    pass  # an unusable header window is simply not offered
-            auto = choice if choice.source == "auto" else resolve_window(volume, "auto", function=self.voi_function)
-            preset_list.append({"name": "auto", "center": auto.center, "width": auto.width})
-            auto_width = auto.width
+        center, width, chosen, preset_list, auto_width = self._opening_window(volume, spec)
         wl_scale = display.window_controls(self.voi_function, volume.units if not volume.is_color else "", auto_width)
         z, h, w_ = self.display_shape
         super().__init__(
@@ -286,6 +238,69 @@ class SliceViewer(anywidget.AnyWidget):
         )
         self.on_msg(self._on_custom_msg)
         self.observe(self._on_position_for_header, names="position")
+
+    def _prepare_layers(self, volume: Volume, overlays: Sequence[Layer], budget_bytes: int, notices: List[str]) -> int:
+        """The image layer in its transfer dtype plus the overlays, downsampled in-plane to fit the display budget.
+
+        Sets ``_voi``, ``_layer_objs``, ``downsample`` and ``display_shape``; appends a notice when downsampled;
+        returns the in-plane factor.
+        """
+        image = volume.array
+        if volume.is_color:
+            data = np.ascontiguousarray(image.astype(np.uint8))
+        else:
+            data = _transfer_dtype(image)
+        # decided on the full-resolution image (int16 transfer already proved whole numbers),
+        # so downsampled block means of a CT keep the LINEAR function of its presets
+        if volume.is_color or data.dtype.kind in "iu":
+            self._voi = "LINEAR"
+        else:
+            self._voi = voi_function_for(image)
+        total_per_voxel = data.itemsize * (3 if data.ndim == 4 else 1) + sum(1 for _ in overlays)
+        factor = _budget_factor(volume.shape[:3], total_per_voxel, budget_bytes)
+        if factor > 1:
+            full = int(np.prod(volume.shape[:3])) * total_per_voxel
+            data = _downsample(data, factor, "mean")
+            notices.append(
+                f"Large volume ({_fmt_bytes(full)} > {_fmt_bytes(budget_bytes)} display budget): shown downsampled "
+                f"{factor}× in-plane ({data.shape[1]}×{data.shape[2]}); values and measurements use the "
+                "downsampled pixels."
+            )
+        self.downsample = factor
+        self._layer_objs: List[Layer] = [Layer(volume.name or "image", "image", data, {})]
+        for layer in overlays:
+            layer.data = _downsample(layer.data, factor, "nearest")
+            self._layer_objs.append(layer)
+        self.display_shape = tuple(int(s) for s in data.shape[:3])
+        return factor
+
+    def _opening_window(self, volume: Volume, spec: Any):
+        """(center, width, preset name, presets offered, auto width) the viewer opens with: the one windowing
+        policy of radnb.dicom.window (header, else CT preset, else auto) plus the dropdown's choices."""
+        ct_like = volume.units == "HU" or (volume.modality or "").upper() == "CT"
+        preset_list = (
+            [{"name": n, "center": c, "width": w} for n, (c, w) in display.presets().items()] if ct_like else []
+        )
+        auto_width = 256.0
+        if volume.is_color:
+            center, width, chosen = 127.5, 256.0, ""
+        else:
+            # the one windowing policy (radnb.dicom.window): header, else CT preset, else auto
+            choice = resolve_window(volume, spec, function=self.voi_function)
+            center, width = choice.center, self._check_width(choice.width)
+            # `preset` names the CT preset the viewer opened in (a header window equal to one counts)
+            named = [p["name"] for p in preset_list if (p["center"], p["width"]) == (center, width)]
+            chosen = choice.preset if choice.preset in named else (named[0] if named else "")
+            if volume.header_window is not None:
+                c, w = volume.header_window
+                try:
+                    preset_list.append({"name": "header", "center": float(c), "width": self._check_width(w)})
+                except (InvalidArgumentError, TypeError):
+                    pass  # an unusable header window is simply not offered
+            auto = choice if choice.source == "auto" else resolve_window(volume, "auto", function=self.voi_function)
+            preset_list.append({"name": "auto", "center": auto.center, "width": auto.width})
+            auto_width = auto.width
+        return center, width, chosen, preset_list, auto_width
 
     # ----- state -----------------------------------------------------------------
     def _check_width(self, width: float) -> float:
