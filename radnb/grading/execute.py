@@ -27,6 +27,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
@@ -167,86 +168,102 @@ def run_notebook(
     report = RunReport(notebook=source)
     start = time.perf_counter()
     peak = 0.0
-    n_cells = len(source.cells)
-    first_final = n_cells - final_cells
-    for attempt in range(max_restarts + 1):
+    first_final = len(source.cells) - final_cells
+    for attempt_no in range(max_restarts + 1):
         work = copy.deepcopy(source)
-        client = NotebookClient(
-            work,
-            timeout=int(timeout),
-            kernel_name=kernel_name,
-            allow_errors=True,
-            interrupt_on_timeout=True,
-            record_timing=False,
-            resources={"metadata": {"path": cwd}},
-        )
-        errors: List[CellError] = []
-        cell_seconds: Dict[int, float] = {}
-        died_at: Optional[int] = None
-        timed_out = False
-        deadline = start + timeout
-        final_deadline: Optional[float] = None
-        sampler = None
-        killer: Optional[threading.Timer] = None
+        client = NotebookClient(work, timeout=int(timeout), kernel_name=kernel_name, allow_errors=True,
+                                interrupt_on_timeout=True, record_timing=False, resources={"metadata": {"path": cwd}})
+        attempt, died, sampler = _Attempt(), False, None
         try:
             with client.setup_kernel(env=kernel_env):
                 pid = _kernel_pid(client)
                 if pid:
                     sampler = _MemorySampler(pid)
                     sampler.start()
-                for index, cell in enumerate(work.cells):
-                    if cell.cell_type != "code":
-                        continue
-                    if index in skipped:
-                        cell.outputs = []
-                        continue
-                    now = time.perf_counter()
-                    if index >= first_final:
-                        if final_deadline is None:
-                            final_deadline = now + final_timeout
-                        remaining = final_deadline - now
-                    else:
-                        remaining = deadline - now
-                    # a cell whose turn comes after the budget is spent still gets a short allowance,
-                    # so function definitions further down are not lost
-                    allowance = max(remaining, 3.0)
-                    client.timeout = int(allowance) + 1
-                    # last resort for code that ignores the interrupt: kill the kernel
-                    if pid:
-                        killer = threading.Timer(allowance + 20, _kill, args=(pid,))
-                        killer.daemon = True
-                        killer.start()
-                    t0 = time.perf_counter()
-                    try:
-                        client.execute_cell(cell, index)
-                    finally:
-                        if killer is not None:
-                            killer.cancel()
-                        cell_seconds[index] = round(time.perf_counter() - t0, 3)
-                    err = _error_of(cell)
-                    if err is not None:
-                        was_timeout = err[0] in ("TimeoutError", "KeyboardInterrupt") and (
-                            time.perf_counter() - t0 >= allowance - 0.5
-                        )
-                        if was_timeout and index < first_final:
-                            timed_out = True
-                        errors.append(CellError(index, err[0], err[1], timed_out=was_timeout))
+                _execute_cells(client, work.cells, pid, skipped, first_final, start + timeout, final_timeout, attempt)
         except DeadKernelError:
-            died_at = index
+            died = True
         finally:
             if sampler is not None:
                 peak = max(peak, sampler.stop())
-        if died_at is None:
-            report = RunReport(work, errors, skipped, timed_out, 0.0, 0.0, attempt, cell_seconds)
+        if not died:
+            report = RunReport(work, attempt.errors, skipped, attempt.timed_out, 0.0, 0.0, attempt_no,
+                               attempt.cell_seconds)
             break
-        skipped.append(died_at)
-        report = RunReport(work, errors, list(skipped), timed_out, 0.0, 0.0, attempt)
-        if died_at >= first_final:  # the caller's own final cell: re-running the student's cells would not help
+        skipped.append(attempt.index)
+        report = RunReport(work, attempt.errors, list(skipped), attempt.timed_out, 0.0, 0.0, attempt_no)
+        if attempt.index >= first_final:  # the caller's own final cell: re-running the student's cells would not help
             break
-        report.restarts = attempt + 1
+        report.restarts = attempt_no + 1
     report.wall_s = round(time.perf_counter() - start, 2)
     report.peak_rss_mb = round(peak, 1)
     return report
+
+
+@dataclass
+class _Attempt:
+    """What one kernel's run of the cells produced, filled in as it goes (a kernel death keeps it)."""
+
+    errors: List[CellError] = field(default_factory=list)
+    cell_seconds: Dict[int, float] = field(default_factory=dict)
+    timed_out: bool = False
+    index: int = -1  # the cell running (or last run)
+    final_deadline: Optional[float] = None
+
+
+def _execute_cells(client, cells, pid: Optional[int], skipped: List[int], first_final: int, deadline: float,
+                   final_timeout: float, attempt: _Attempt) -> None:
+    """Run the code cells in order within the budget; errors and timings go to ``attempt``."""
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        attempt.index = index
+        if index in skipped:
+            cell.outputs = []
+            continue
+        allowance = _allowance(attempt, index, first_final, deadline, final_timeout)
+        client.timeout = int(allowance) + 1
+        t0 = time.perf_counter()
+        with _kill_after(pid, allowance + 20):
+            try:
+                client.execute_cell(cell, index)
+            finally:
+                attempt.cell_seconds[index] = round(time.perf_counter() - t0, 3)
+        err = _error_of(cell)
+        if err is not None:
+            was_timeout = err[0] in ("TimeoutError", "KeyboardInterrupt") and time.perf_counter() - t0 >= allowance - 0.5
+            if was_timeout and index < first_final:
+                attempt.timed_out = True
+            attempt.errors.append(CellError(index, err[0], err[1], timed_out=was_timeout))
+
+
+def _allowance(attempt: _Attempt, index: int, first_final: int, deadline: float, final_timeout: float) -> float:
+    """Seconds the cell may run: what is left of the notebook's budget, or of the final cells' own."""
+    now = time.perf_counter()
+    if index >= first_final:
+        if attempt.final_deadline is None:
+            attempt.final_deadline = now + final_timeout
+        remaining = attempt.final_deadline - now
+    else:
+        remaining = deadline - now
+    # a cell whose turn comes after the budget is spent still gets a short allowance,
+    # so function definitions further down are not lost
+    return max(remaining, 3.0)
+
+
+@contextmanager
+def _kill_after(pid: Optional[int], seconds: float):
+    """Last resort for code that ignores the interrupt: kill the kernel after ``seconds``."""
+    killer = None
+    if pid:
+        killer = threading.Timer(seconds, _kill, args=(pid,))
+        killer.daemon = True
+        killer.start()
+    try:
+        yield
+    finally:
+        if killer is not None:
+            killer.cancel()
 
 
 def _kill(pid: int) -> None:
