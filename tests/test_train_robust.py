@@ -221,6 +221,24 @@ def test_divergence_is_recognised():
     assert "nan" in watch._divergence()
 
 
+
+def test_fine_tune_defaults_to_the_architectures_rate(tmp_data_dir):
+    x, y, _ = blob_images(24, size=20, seed=6)
+    dls = rt.classification_dls(x, label=[["normal", "lesion"][v] for v in y], patient=range(24),
+                                windows=(40, 400), device="cpu")
+    learn = rt.classifier(dls, keep_best=False)
+    assert learn.fine_tune_lr == rt.learners.FINE_TUNE_LR["compact"] != 2e-3  # not fastai's one rate for all
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(1)
+    # fastai's schedule: the unfrozen phase peaks at base_lr / 2 (the head's group); the body gets base_lr / 200
+    assert max(learn.recorder.lrs) == pytest.approx(learn.fine_tune_lr / 2, rel=0.15)  # few steps: near the peak
+    assert [h["lr"] for h in learn.opt.hypers][0] < learn.fine_tune_lr / 100
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(1, 1e-3)  # an explicit rate is fastai's as before
+    assert max(learn.recorder.lrs) == pytest.approx(5e-4, rel=0.15)
+    resnet = rt.classifier(dls, arch="resnet18")
+    assert resnet.fine_tune_lr == 2e-3  # torchvision bodies keep fastai's default
+
 # ------------------------------------------------------------------ self-supervised pretraining
 def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(tmp_path, tmp_data_dir):
     from radnb.train.selfsup import nt_xent

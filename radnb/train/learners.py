@@ -44,6 +44,7 @@ import fastai.callback.fp16  # noqa: E402,F401
 import fastai.callback.hook  # noqa: E402,F401  (Learner.summary)
 import fastai.callback.progress  # noqa: E402,F401
 import fastai.callback.schedule  # noqa: E402,F401
+import fastai.learner  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -508,6 +509,32 @@ def _check_normalisation(prep: Preprocessing, pretrained: Any) -> None:
 # larger steps; 1e-3 is fastai's default for the torchvision encoders
 DEFAULT_LR = {"compact": 1e-2}
 FASTAI_DEFAULT_LR = 1e-3
+# default base rates for fine_tune. fastai's 2e-3 suits ImageNet torchvision bodies; for the compact CNN from a radnb
+# source it predicted one class for every validation image in 7 of 9 PneumoniaMNIST runs (32/64/128 images x 3
+# seeds, benchmarks/real_data.py), its own fit_one_cycle rate in none
+FINE_TUNE_LR = {"compact": 1e-2}
+FASTAI_FINE_TUNE_LR = 2e-3
+
+
+
+class RadnbLearner(fastai.learner.Learner):
+    """fastai's ``Learner`` whose ``fine_tune`` defaults to the architecture's fine-tuning rate.
+
+    fastai's ``fine_tune(epochs, base_lr=2e-3, ...)`` fixes one rate for every model; radnb's learners
+    carry their own (``learn.fine_tune_lr``: 1e-2 for the compact CNN, fastai's 2e-3 otherwise). Every
+    other argument and the behaviour are fastai's.
+
+    Examples
+    --------
+    >>> import inspect
+    >>> inspect.signature(RadnbLearner.fine_tune).parameters["base_lr"].default is None
+    True
+    """
+
+    def fine_tune(self, epochs, base_lr=None, freeze_epochs=1, lr_mult=100, pct_start=0.3, div=5.0, **kwargs):
+        base_lr = getattr(self, "fine_tune_lr", FASTAI_FINE_TUNE_LR) if base_lr is None else base_lr
+        return super().fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult,
+                                 pct_start=pct_start, div=div, **kwargs)
 
 
 def default_classifier_arch(device=None, pretrained: Any = False) -> str:
@@ -552,7 +579,7 @@ def _watch_callbacks(keep_best: Any) -> list:
 
 def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra,
                   keep_best: Any = True):
-    from fastai.learner import Learner
+    Learner = RadnbLearner  # fastai's, with the architecture's fine_tune rate
 
     if getattr(dls, "test_set", False):
         raise InvalidArgumentError(
@@ -583,6 +610,7 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
     splitter = _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"]
     learn = Learner(dls, model, loss_func=loss_func, metrics=metrics, splitter=splitter,
                     lr=DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR), cbs=_watch_callbacks(keep_best))
+    learn.fine_tune_lr = FINE_TUNE_LR.get(arch, FASTAI_FINE_TUNE_LR)
     learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out, preprocessing=prep.to_dict(),
                             model_kwargs=dict(model_kwargs), pretrained=_pretrained_label(pretrained), **info_extra)
     if pretrained not in (False, None, "none"):
