@@ -258,3 +258,25 @@ def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(
     assert not torch.equal(fresh.model.state_dict()[key].cpu(), state["state_dict"][key])
     with pytest.raises(InvalidArgumentError, match="data="):
         radnb.pretrain("self_supervised")
+
+
+def test_the_contrastive_objective_changes_the_encoder(tmp_data_dir):
+    from radnb.train.selfsup import pretrain_selfsupervised
+
+    x, y, _ = blob_images(24, size=20, seed=4)
+    set_seed(0)
+    learn = rt.classifier(rt.classification_dls(x, label=y, patient=range(24), windows=(40, 400), device="cpu",
+                                                bs=16), keep_best=False)
+    before = {k: v.clone() for k, v in learn.model.encoder.state_dict().items() if k.endswith("weight")}
+    losses = pretrain_selfsupervised(learn, 2, verbose=False)
+    assert len(losses) == 2 and all(np.isfinite(losses)) and losses[0] > 0  # a loss was computed and trained on
+    after = learn.model.encoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # gradients reached the weights
+
+
+def test_self_supervised_pretraining_takes_a_table_without_labels(tmp_path, tmp_data_dir):
+    table = _png_table(tmp_path).drop(columns="label")  # its test rows are not images: loading one would fail
+    table["file"] = [str(tmp_path / f) for f in table.file]
+    path = radnb.pretrain("self_supervised", data=table, windows=(40, 400), epochs=1, bs=8,
+                          path=tmp_path / "ssl.pth", verbose=False)
+    assert torch.load(path, weights_only=True)["format"] == "radnb-model"

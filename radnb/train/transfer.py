@@ -172,6 +172,8 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
     settings = {"lr": lr, "bs": bs, "max_items": max_items, "seed": seed}
     if user_data is not None:
         settings["data"] = _data_key(user_data)
+    if self_supervised:  # files saved before the fix that made the contrastive loss train (it never did) are not reused
+        settings["objective"] = "nt_xent-2"
     target = Path(path) if path is not None else pretrained_file(task, arch, size, win, epochs, **settings)
     if target.exists() and not force:
         if verbose:
@@ -236,6 +238,8 @@ def _unlabelled_dls(data: Any, windows, size, bs, seed, max_items, verbose):
     if isinstance(data, np.ndarray) or (isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray)):
         items = list(data)[:max_items] if max_items else list(data)
     else:
+        if isinstance(data, pd.DataFrame) and "label" not in data.columns:  # unlabelled, as promised: fine
+            data = data.assign(label="image")
         records, _, _ = _classification_records(data, "label", "auto", "auto", None, "auto", max_items)
         items = [r.item for r in records if r.split != "test"]  # test images stay unseen, even unlabelled
     n = len(items)
