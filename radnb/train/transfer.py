@@ -93,7 +93,8 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         ``"self_supervised"``: contrastive pretraining (SimCLR-style, see
         :mod:`radnb.train.selfsup`) on *your own unlabelled images*, given as
         ``data=`` (``benchmarks/real_data.py`` compares it with training from
-        scratch on real radiographs: it helped on most seeds, not all).
+        scratch on real radiographs: ahead on most subsets and seeds, not on
+        all; the tables there say where).
         Rows marked ``split == "test"`` are left out even though no labels
         are used.
     arch
@@ -207,7 +208,7 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
     return target
 
 
-SELF_SUPERVISED_EPOCHS = 15  # not tuned: benchmarks/real_data.py was run with 8 epochs on 2,000 images (--ssl-epochs)
+SELF_SUPERVISED_EPOCHS = 15  # not tuned: benchmarks/real_data.py runs it on all 3,882 training images (--ssl-epochs)
 SELF_SUPERVISED_BS = 256  # a contrastive batch: each image is told apart from 2 * 255 others
 
 
