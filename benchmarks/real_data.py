@@ -71,7 +71,7 @@ def fit(learn, epochs, fine_tune):
     start, cpu = time.perf_counter(), time.process_time()
     with learn.no_bar(), learn.no_logging():
         if fine_tune:
-            learn.fine_tune(epochs)  # radnb's default rate (learn.fine_tune_lr)
+            learn.fine_tune(epochs)  # radnb's defaults (learn.fine_tune_lr, learn.fine_tune_lr_mult)
         else:
             learn.fit_one_cycle(epochs)
     return time.perf_counter() - start, time.process_time() - cpu

@@ -230,14 +230,16 @@ def test_fine_tune_defaults_to_the_architectures_rate(tmp_data_dir):
     assert learn.fine_tune_lr == rt.learners.FINE_TUNE_LR["compact"] != 2e-3  # not fastai's one rate for all
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(1)
-    # fastai's schedule: the unfrozen phase peaks at base_lr / 2 (the head's group); the body gets base_lr / 200
+    assert learn.fine_tune_lr_mult == 10  # two layer groups: the body at a tenth of the head's rate, not 1/100
+    # fastai's schedule: the unfrozen phase peaks at base_lr / 2 (the head's group), the body lr_mult times lower
     assert max(learn.recorder.lrs) == pytest.approx(learn.fine_tune_lr / 2, rel=0.15)  # few steps: near the peak
-    assert [h["lr"] for h in learn.opt.hypers][0] < learn.fine_tune_lr / 100
+    body, head = [h["lr"] for h in learn.opt.hypers]
+    assert head / body == pytest.approx(learn.fine_tune_lr_mult, rel=1e-3)
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(1, 1e-3)  # an explicit rate is fastai's as before
     assert max(learn.recorder.lrs) == pytest.approx(5e-4, rel=0.15)
     resnet = rt.classifier(dls, arch="resnet18")
-    assert resnet.fine_tune_lr == 2e-3  # torchvision bodies keep fastai's default
+    assert (resnet.fine_tune_lr, resnet.fine_tune_lr_mult) == (2e-3, 100)  # torchvision bodies keep fastai's
 
 # ------------------------------------------------------------------ self-supervised pretraining
 def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(tmp_path, tmp_data_dir):
