@@ -15,7 +15,9 @@ Prints three tables:
 (b) ``subsets``: 32 / 64 / 128 / 512 labelled training images x seeds, for each starting point - ``scratch``,
     ``synthetic`` (``radnb.pretrain()``, the synthetic chest source) and ``self_supervised``
     (``radnb.pretrain("self_supervised", data=<all training images, labels unused>)``): mean and range of the
-    validation AUROC, and how many runs collapsed (one class for every image at 0.5).
+    validation AUROC, and how many runs collapsed (one class for every image at 0.5). Every run uses radnb's
+    defaults: ``fit_one_cycle(--subset-epochs)`` from scratch, ``fine_tune(--subset-epochs)`` from a source
+    (``learn.fine_tune_lr``).
 (c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
 
 The machine the numbers are measured on is reported; timings on a shared machine are under load, so the CPU
@@ -69,7 +71,7 @@ def fit(learn, epochs, fine_tune):
     start, cpu = time.perf_counter(), time.process_time()
     with learn.no_bar(), learn.no_logging():
         if fine_tune:
-            learn.fine_tune(epochs, learn.lr)
+            learn.fine_tune(epochs)  # radnb's defaults (learn.fine_tune_lr, learn.fine_tune_lr_mult)
         else:
             learn.fit_one_cycle(epochs)
     return time.perf_counter() - start, time.process_time() - cpu
@@ -158,7 +160,8 @@ def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=No
                       f"{learn.keep_best_epoch.epoch_kept}, collapsed at 0.5: {collapsed(report)}, {wall:.0f} s",
                       flush=True)
     print(f"\n(b) labelled subsets of the training split, {len(seeds)} seeds, {epochs} epochs "
-          "(fit_one_cycle from scratch; fine_tune from a pretrained file); AUROC on the PneumoniaMNIST validation split")
+          "(fit_one_cycle from scratch; fine_tune from a pretrained file, radnb's default rates); AUROC on the "
+          "PneumoniaMNIST validation split")
     print("| images | " + " | ".join(paths) + " | pretrained beats scratch (seeds) |")
     print("|---|" + "---|" * len(paths) + "---|")
     for n in sizes:

@@ -221,6 +221,26 @@ def test_divergence_is_recognised():
     assert "nan" in watch._divergence()
 
 
+
+def test_fine_tune_defaults_to_the_architectures_rate(tmp_data_dir):
+    x, y, _ = blob_images(24, size=20, seed=6)
+    dls = rt.classification_dls(x, label=[["normal", "lesion"][v] for v in y], patient=range(24),
+                                windows=(40, 400), device="cpu")
+    learn = rt.classifier(dls, keep_best=False)
+    assert learn.fine_tune_lr == rt.learners.FINE_TUNE_LR["compact"] != 2e-3  # not fastai's one rate for all
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(1)
+    assert learn.fine_tune_lr_mult == 10  # two layer groups: the body at a tenth of the head's rate, not 1/100
+    # fastai's schedule: the unfrozen phase peaks at base_lr / 2 (the head's group), the body lr_mult times lower
+    assert max(learn.recorder.lrs) == pytest.approx(learn.fine_tune_lr / 2, rel=0.15)  # few steps: near the peak
+    body, head = [h["lr"] for h in learn.opt.hypers]
+    assert head / body == pytest.approx(learn.fine_tune_lr_mult, rel=1e-3)
+    with learn.no_bar(), learn.no_logging():
+        learn.fine_tune(1, 1e-3)  # an explicit rate is fastai's as before
+    assert max(learn.recorder.lrs) == pytest.approx(5e-4, rel=0.15)
+    resnet = rt.classifier(dls, arch="resnet18")
+    assert (resnet.fine_tune_lr, resnet.fine_tune_lr_mult) == (2e-3, 100)  # torchvision bodies keep fastai's
+
 # ------------------------------------------------------------------ self-supervised pretraining
 def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(tmp_path, tmp_data_dir):
     from radnb.train.selfsup import nt_xent
@@ -240,3 +260,25 @@ def test_self_supervised_pretraining_trains_the_encoder_that_fine_tuning_reuses(
     assert not torch.equal(fresh.model.state_dict()[key].cpu(), state["state_dict"][key])
     with pytest.raises(InvalidArgumentError, match="data="):
         radnb.pretrain("self_supervised")
+
+
+def test_the_contrastive_objective_changes_the_encoder(tmp_data_dir):
+    from radnb.train.selfsup import pretrain_selfsupervised
+
+    x, y, _ = blob_images(24, size=20, seed=4)
+    set_seed(0)
+    learn = rt.classifier(rt.classification_dls(x, label=y, patient=range(24), windows=(40, 400), device="cpu",
+                                                bs=16), keep_best=False)
+    before = {k: v.clone() for k, v in learn.model.encoder.state_dict().items() if k.endswith("weight")}
+    losses = pretrain_selfsupervised(learn, 2, verbose=False)
+    assert len(losses) == 2 and all(np.isfinite(losses)) and losses[0] > 0  # a loss was computed and trained on
+    after = learn.model.encoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # gradients reached the weights
+
+
+def test_self_supervised_pretraining_takes_a_table_without_labels(tmp_path, tmp_data_dir):
+    table = _png_table(tmp_path).drop(columns="label")  # its test rows are not images: loading one would fail
+    table["file"] = [str(tmp_path / f) for f in table.file]
+    path = radnb.pretrain("self_supervised", data=table, windows=(40, 400), epochs=1, bs=8,
+                          path=tmp_path / "ssl.pth", verbose=False)
+    assert torch.load(path, weights_only=True)["format"] == "radnb-model"

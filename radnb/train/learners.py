@@ -505,6 +505,38 @@ def _check_normalisation(prep: Preprocessing, pretrained: Any) -> None:
 # larger steps; 1e-3 is fastai's default for the torchvision encoders
 DEFAULT_LR = {"compact": 1e-2}
 FASTAI_DEFAULT_LR = 1e-3
+# default base rates for fine_tune. fastai's 2e-3 suits ImageNet torchvision bodies; for the compact CNN from a radnb
+# source it predicted one class for every validation image in 7 of 9 PneumoniaMNIST runs (32/64/128 images x 3
+# seeds, benchmarks/real_data.py), its own fit_one_cycle rate in none. fastai's lr_mult=100 spreads the rate over a
+# ResNet's three layer groups; the compact CNN has two (body, head), where 100 leaves the body at 1/200 of base_lr,
+# barely trained: 10 beat training from scratch on more PneumoniaMNIST subsets and seeds (self-supervised source)
+FINE_TUNE_LR = {"compact": 1e-2}
+FASTAI_FINE_TUNE_LR = 2e-3
+FINE_TUNE_LR_MULT = {"compact": 10}
+FASTAI_FINE_TUNE_LR_MULT = 100
+
+
+
+class RadnbLearner(Learner):
+    """fastai's ``Learner`` whose ``fine_tune`` defaults to the architecture's fine-tuning rate.
+
+    fastai's ``fine_tune(epochs, base_lr=2e-3, ...)`` fixes one rate for every model; radnb's learners
+    carry their own (``learn.fine_tune_lr``: 1e-2 for the compact CNN, fastai's 2e-3 otherwise) and
+    their own spread between body and head (``learn.fine_tune_lr_mult``: 10 for the compact CNN's two
+    layer groups, fastai's 100 otherwise). Every other argument and the behaviour are fastai's.
+
+    Examples
+    --------
+    >>> import inspect
+    >>> inspect.signature(RadnbLearner.fine_tune).parameters["base_lr"].default is None
+    True
+    """
+
+    def fine_tune(self, epochs, base_lr=None, freeze_epochs=1, lr_mult=None, pct_start=0.3, div=5.0, **kwargs):
+        base_lr = getattr(self, "fine_tune_lr", FASTAI_FINE_TUNE_LR) if base_lr is None else base_lr
+        lr_mult = getattr(self, "fine_tune_lr_mult", FASTAI_FINE_TUNE_LR_MULT) if lr_mult is None else lr_mult
+        return super().fine_tune(epochs, base_lr, freeze_epochs=freeze_epochs, lr_mult=lr_mult,
+                                 pct_start=pct_start, div=div, **kwargs)
 
 
 def default_classifier_arch(device=None, pretrained: Any = False) -> str:
@@ -568,7 +600,6 @@ def _input_shape(dls, info) -> tuple:
 
 def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics, model_kwargs, info_extra,
                   keep_best: Any = True, learner_kwargs: Optional[Dict[str, Any]] = None):
-    from fastai.learner import Learner
     from fastcore.basics import listify
 
     from .record import dataset_info
@@ -604,7 +635,9 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
     cbs = _watch_callbacks(keep_best) + listify(options.pop("cbs", None))  # fastai's: one callback, a list or None
     options = {"loss_func": loss_func, "splitter": _compact_split if arch in COMPACT_ARCHS else _tv_meta(arch)["split"],
                "lr": DEFAULT_LR.get(arch, FASTAI_DEFAULT_LR), **options}
-    learn = Learner(dls, model, metrics=metrics, cbs=cbs, **options)
+    learn = RadnbLearner(dls, model, metrics=metrics, cbs=cbs, **options)  # fastai's, with the arch's fine_tune rate
+    learn.fine_tune_lr = FINE_TUNE_LR.get(arch, FASTAI_FINE_TUNE_LR)
+    learn.fine_tune_lr_mult = FINE_TUNE_LR_MULT.get(arch, FASTAI_FINE_TUNE_LR_MULT)
     learn.radnb = ModelInfo(kind=kind, arch=arch, n_in=n_in, n_out=n_out,
                             preprocessing=prep.to_dict() if prep is not None else None,
                             model_kwargs=dict(model_kwargs), pretrained=_pretrained_label(pretrained), **info_extra)

@@ -99,8 +99,11 @@ class TwoViews(Callback):
         self.view_kwargs = view_kwargs
 
     def before_batch(self):
-        self.learn.xb = (two_views(self.xb[0], **self.view_kwargs),)
-        self.learn.yb = ()
+        views = two_views(self.xb[0], **self.view_kwargs)
+        self.learn.xb = (views,)
+        # a placeholder target, not used by the loss: fastai skips the loss and the backward pass of a batch
+        # without one (Learner._do_one_batch), which would leave the encoder untrained
+        self.learn.yb = (torch.zeros(views.shape[0], device=views.device),)
 
 
 def _encoder_of(model: nn.Module) -> nn.Module:
@@ -131,7 +134,7 @@ def pretrain_selfsupervised(learn, epochs: int, lr: float = 3e-3, temperature: f
         n_features = _pooled(encoder.eval()(probe)).shape[1]
     encoder.train()
     model = ContrastiveModel(encoder, n_features).to(probe.device)
-    ssl = Learner(learn.dls, model, loss_func=lambda z: nt_xent(z, temperature), cbs=[TwoViews()])
+    ssl = Learner(learn.dls, model, loss_func=lambda z, _placeholder: nt_xent(z, temperature), cbs=[TwoViews()])
     if verbose:
         ssl.fit_one_cycle(epochs, lr)
     else:
