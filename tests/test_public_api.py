@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import doctest
 import importlib
 import inspect
@@ -103,8 +102,13 @@ def _module_globals(body):
                 yield from _module_globals(getattr(node, field))
 
 
+# read in a fresh interpreter: IPython (imported by other tests) adds `display` and friends to builtins, doctests `_`
+_PLAIN_BUILTINS = set(subprocess.run([sys.executable, "-I", "-c", "import builtins; print(*dir(builtins))"],
+                                     capture_output=True, text=True, check=True).stdout.split()) - {"_"}
+
+
 def _shadowed_builtins(source: str):
-    names = {n for n in dir(builtins) if not n.startswith("_")}  # not "_": the REPL and doctests set builtins._
+    names = _PLAIN_BUILTINS
     return [(name, line) for name, line in _module_globals(ast.parse(source).body) if name in names]
 
 

@@ -276,8 +276,9 @@ class TrainResult:
     epochs, seconds
         Epochs trained and the wall time of the fit (process 0's clock).
     metrics
-        The last epoch's validation metrics as fastai computed them during training, over the
-        predictions gathered from **all** processes (e.g. ``auroc``, ``sensitivity``, ``dice``).
+        The validation metrics of the epoch the learner kept (``learn.keep_best_epoch``: the
+        weights saved in ``model_path``; the last epoch when none was kept) as fastai computed
+        them during training, over the predictions gathered from **all** processes (e.g. ``auroc``, ``sensitivity``, ``dice``).
     evaluation
         :func:`radnb.evaluate` on process 0 after training (single-process): for a classifier
         ``auc``, ``sensitivity``, ``specificity``...; for a segmenter ``mean_foreground_dice``.
@@ -441,7 +442,9 @@ def train(source: Any, *, task: str = "classification", out: PathLike = "model.p
         learn.fit_one_cycle(epochs, lr)
     seconds = time.perf_counter() - started
     names = list(learn.recorder.metric_names[1:-1])  # drop "epoch" and "time"
-    values = list(learn.recorder.values[-1])
+    # the metrics of the epoch whose weights the learner kept (KeepBestEpoch), i.e. of the model saved below
+    kept = getattr(getattr(learn, "keep_best_epoch", None), "epoch_kept", None)
+    values = list(learn.recorder.values[kept if kept is not None else -1])
     metrics = {n: _float(v) for n, v in zip(names, values) if n not in ("train_loss",)}
     # how many validation predictions radnb's metrics saw in the last epoch: all of them, once, on every process
     from .fastai_metrics import ProbabilityMetric
