@@ -274,7 +274,8 @@ class TrainingWatch(Callback):
                          "(AUROC) may still be good, but at 0.5 it calls every image the same; choose a threshold "
                          "with radnb.evaluate(learn).thresholds before reading its sensitivity."
                          if collapsed_kept else
-                         f" radnb kept the model of epoch {kept_epoch}, before the problem, so this run is usable.")
+                         f" radnb kept the model of epoch {kept_epoch} (its best validation epoch, not a "
+                         "collapsed one), so this run is usable.")
         warnings.warn("Training problem: " + "; ".join(problems) + "." + kept_text +
                       " Usually the learning rate is too high for this data or the run too long: try "
                       "learn.fit_one_cycle(n, learn.lr / 3) on a freshly built learner, or fewer epochs.",
