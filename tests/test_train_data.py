@@ -151,6 +151,24 @@ def test_cache_hits_skip_dicom_parsing_and_invalidate_on_new_parameters(tiny_che
     assert not np.allclose(load_image(files[0], Preprocessing(windows=(0, 4000), size=32), fresh), first[0])
 
 
+def test_many_small_cached_images_hold_no_open_files(tmp_path, monkeypatch):
+    import os
+    import radnb.train.cache as cache_module
+
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.exists():
+        pytest.skip("needs /proc to count open files")
+    cache = PreprocessCache(tmp_path / "cache")
+    before = len(os.listdir(fd_dir))
+    small = [cache.get(f"key{k:04d}", {"size": 28}, lambda: np.ones((1, 28, 28), np.float16)) for k in range(300)]
+    again = [PreprocessCache(tmp_path / "cache").get(f"key{k:04d}", {"size": 28}, lambda: None) for k in range(300)]
+    assert len(os.listdir(fd_dir)) - before < 20  # a memory map per image held one descriptor each (300)
+    assert all(not a.flags.writeable for a in small + again) and float(again[-1].sum()) == 28 * 28
+    monkeypatch.setattr(cache_module, "MEMORY_MAP_BYTES", 100)  # large entries are still memory-mapped
+    big = PreprocessCache(tmp_path / "cache").get("key0000", {"size": 28}, lambda: None)
+    assert isinstance(big, np.memmap) and not big.flags.writeable
+
+
 def test_cache_is_keyed_by_file_content(tmp_path, tmp_data_dir):
     cache = PreprocessCache()
     path = tmp_path / "img.npy"

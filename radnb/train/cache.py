@@ -129,6 +129,20 @@ def default_cache_dir() -> Path:
     return data_dir() / "cache" / "train"
 
 
+#: Entries up to this size are read into memory; larger ones are memory-mapped. Each memory map holds an open
+#: file descriptor (Python's mmap keeps one), so mapping thousands of small images ran into the per-process limit.
+MEMORY_MAP_BYTES = 4 << 20
+
+
+def _load_read_only(path: Path) -> np.ndarray:
+    """A cached entry, read-only: in memory when small, memory-mapped when larger than ``MEMORY_MAP_BYTES``."""
+    if path.stat().st_size > MEMORY_MAP_BYTES:
+        return np.load(path, mmap_mode="r")
+    arr = np.load(path)
+    arr.setflags(write=False)
+    return arr
+
+
 class PreprocessCache:
     """Content- and parameter-keyed store of preprocessed arrays, read back memory-mapped.
 
@@ -177,9 +191,9 @@ class PreprocessCache:
             params_key: Optional[str] = None) -> np.ndarray:
         """Return the cached array, computing and storing it on a miss.
 
-        The returned array is a read-only memory map on a hit; copy it before
-        changing it. ``params_key`` is ``params_digest(params)`` if the caller
-        already has it.
+        The returned array is read-only (a memory map when larger than
+        ``MEMORY_MAP_BYTES``); copy it before changing it. ``params_key`` is
+        ``params_digest(params)`` if the caller already has it.
         """
         if not self.enabled:
             self.misses += 1
@@ -192,7 +206,7 @@ class PreprocessCache:
         target = self.path_for(content_key, params)
         if target.exists():
             try:
-                arr = np.load(target, mmap_mode="r")
+                arr = _load_read_only(target)
                 self.hits += 1
                 self._memo[memo_key] = arr
                 return arr
@@ -206,7 +220,7 @@ class PreprocessCache:
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
             os.replace(tmp, target)
-            arr = np.load(target, mmap_mode="r")
+            arr = _load_read_only(target)
             self._memo[memo_key] = arr
         except OSError:  # read-only or full disk: carry on uncached
             pass
