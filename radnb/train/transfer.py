@@ -110,7 +110,8 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
         window, the device's default size or the images' own when smaller).
     epochs, lr, bs
         Training schedule (one-cycle, peak rate ``lr``, default 3e-3); default 4
-        epochs on a CPU, 8 on a GPU; self-supervised: 15 epochs in batches of 256.
+        epochs on a CPU, 8 on a GPU; self-supervised: 15 epochs in batches of
+        :func:`self_supervised_bs` images (256 up to 32 pixels, fewer for larger images).
     max_items
         Train on the first ``max_items`` images only (quick demos and tests).
     seed
@@ -168,7 +169,7 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
     if self_supervised:
         task = "self_supervised"
         lr = lr if lr is not None else 3e-3
-        bs = bs or SELF_SUPERVISED_BS
+        bs = bs or self_supervised_bs(size)
     lr = lr if lr is not None else 3e-3
     settings = {"lr": lr, "bs": bs, "max_items": max_items, "seed": seed}
     if user_data is not None:
@@ -211,6 +212,21 @@ def pretrain(task: str = "chest_xray_external", arch: str = "auto", *, data: Opt
 
 SELF_SUPERVISED_EPOCHS = 15  # not tuned: benchmarks/real_data.py runs it on all 3,882 training images (--ssl-epochs)
 SELF_SUPERVISED_BS = 256  # a contrastive batch: each image is told apart from 2 * 255 others
+
+
+def self_supervised_bs(size: int) -> int:
+    """The default contrastive batch for ``size``-pixel images: 256 up to 32 pixels, then fewer (at least 64).
+
+    Both views of every image go through the network at once, so a batch of 256 at 64 pixels needs
+    four times the activation memory of one at 32 (about 1 GB more on radnb's compact CNN, past what
+    a 2 GB Binder session has to spare); the batch shrinks with the pixel count instead.
+
+    Examples
+    --------
+    >>> self_supervised_bs(28), self_supervised_bs(64), self_supervised_bs(224)
+    (256, 64, 64)
+    """
+    return int(max(64, min(SELF_SUPERVISED_BS, SELF_SUPERVISED_BS * (32 / size) ** 2)))
 
 
 def _data_side(data: Any) -> int:
