@@ -211,6 +211,26 @@ def test_collapse_warning_fires_on_a_collapsing_run(tmp_data_dir):
     assert learn.training_watch.collapsed
 
 
+def test_a_kept_epoch_from_before_learning_began_is_still_reported_as_collapsed():
+    """Epochs 0-2 predicted one class (the run had not begun to learn, normally no problem), but the
+    model kept is epoch 2: that is the model the user goes on with, so it is reported, never called usable."""
+    from types import SimpleNamespace
+
+    watch = TrainingWatch()
+    watch.learn = SimpleNamespace(keep_best_epoch=SimpleNamespace(epoch_kept=2))
+    watch.fitting, watch.losses = True, [0.69, 0.5, 0.4, 0.45, 0.5]
+    watch.collapsed = [(0, "pneumonia"), (1, "pneumonia"), (2, "pneumonia"), (4, "pneumonia")]
+    with pytest.warns(TrainingWarning, match=r"The model kept \(epoch 2\) is itself one of the collapsed") as caught:
+        watch.after_fit()
+    assert "this run is usable" not in str(caught[0].message)
+    assert watch.collapsed == [(2, "pneumonia"), (4, "pneumonia")]
+    watch.learn.keep_best_epoch.epoch_kept = 3  # kept a good epoch: the leading ones are left out as before
+    watch.fitting, watch.collapsed = True, [(0, "pneumonia"), (1, "pneumonia"), (4, "pneumonia")]
+    with pytest.warns(TrainingWarning, match="this run is usable"):
+        watch.after_fit()
+    assert watch.collapsed == [(4, "pneumonia")]
+
+
 def test_divergence_is_recognised():
     watch = TrainingWatch()
     watch.losses = [0.7, 0.4, 0.35, 0.9, 4.4]

@@ -254,7 +254,8 @@ class TrainingWatch(Callback):
         while leading < len(self.collapsed) and self.collapsed[leading][0] == leading:
             leading += 1
         if leading < n_epochs:
-            self.collapsed = self.collapsed[leading:]
+            # ...unless the model kept is one of them: then it is the model the user goes on with
+            self.collapsed = [c for i, c in enumerate(self.collapsed) if i >= leading or c[0] == kept_epoch]
         if self.collapsed:
             epochs = [e for e, _ in self.collapsed]
             classes = sorted({c for _, c in self.collapsed})
