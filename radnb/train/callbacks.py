@@ -60,7 +60,9 @@ class KeepBestEpoch(SaveModelCallback):
     After a fit, ``epoch`` (fastai's epoch number, as in the table), ``best``
     (its metric value), ``last`` (the last epoch's value) and ``monitor`` tell
     what happened. A tie in the metric (an AUROC of 1.0 reached early, say)
-    goes to the epoch with the lower validation loss. Weights are kept in a
+    goes to the epoch with the lower validation loss, and an epoch whose
+    validation images were all predicted one class at 0.5 (see
+    :class:`TrainingWatch`) is kept only when every epoch was like that. Weights are kept in a
     temporary file that is removed after the fit.
 
     Examples
@@ -103,7 +105,7 @@ class KeepBestEpoch(SaveModelCallback):
         else:
             self.monitor = self.wanted
         self.comp = np.less if "loss" in self.monitor or "error" in self.monitor else np.greater
-        self.epoch_kept, self.best_loss, self.last = None, float("inf"), float("nan")
+        self.epoch_kept, self.best_loss, self.last, self.best_one_class = None, float("inf"), float("nan"), False
         if self.monitor not in names:  # e.g. the recorder is switched off: nothing to watch
             self.run = False
             return
@@ -121,12 +123,24 @@ class KeepBestEpoch(SaveModelCallback):
         if math.isnan(val):
             self.new_best = False
             return
+        one_class = self._one_class()
         better = bool(self.comp(val, self.best))
         tie = abs(val - self.best) <= 1e-6 and loss < self.best_loss
-        self.new_best = better or tie
+        if self.epoch_kept is not None and one_class != self.best_one_class:
+            # an epoch that calls every validation image the same at 0.5 ranks below every epoch that does not,
+            # whatever its AUROC: it would be a useless model at the threshold users read
+            self.new_best = not one_class
+        else:
+            self.new_best = better or tie
         if self.new_best:
-            self.best, self.best_loss, self.epoch_kept = val, loss, self.epoch
+            self.best, self.best_loss, self.epoch_kept, self.best_one_class = val, loss, self.epoch, one_class
             self._save(self.fname)
+
+    def _one_class(self) -> bool:
+        """Whether this epoch's validation predictions were all one class (TrainingWatch counted them)."""
+        watch = getattr(self.learn, "training_watch", None)
+        p, t = getattr(watch, "pred_counts", None), getattr(watch, "targ_counts", None)
+        return p is not None and t is not None and int((t > 0).sum()) > 1 and int((p > 0).sum()) == 1
 
     def _say(self, text: str) -> None:
         from fastai.imports import noop  # the one learn.no_logging() puts in place
