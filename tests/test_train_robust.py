@@ -231,6 +231,59 @@ def test_a_kept_epoch_from_before_learning_began_is_still_reported_as_collapsed(
     assert watch.collapsed == [(4, "pneumonia")]
 
 
+def _replay(keeper, epochs, one_class=()):
+    """Feed KeepBestEpoch an epoch table of (auroc, valid_loss) rows; return the epoch it keeps."""
+    import torch
+    from types import SimpleNamespace
+
+    keeper.fitting, keeper.idx, keeper.loss_idx, keeper.comp = True, 1, 0, np.greater
+    keeper.best, keeper.epoch_kept, keeper.best_loss, keeper.best_one_class, keeper.top = -np.inf, None, np.inf, False, np.nan
+    keeper._save = lambda name: None
+    watch = SimpleNamespace(targ_counts=torch.tensor([3, 4]))
+    learn = SimpleNamespace(recorder=SimpleNamespace(values=[]), training_watch=watch, epoch=0)
+    keeper.learn = learn
+    for epoch, (auroc, loss) in enumerate(epochs):
+        learn.epoch = epoch
+        watch.pred_counts = torch.tensor([0, 7]) if epoch in one_class else torch.tensor([3, 4])
+        learn.recorder.values.append([loss, auroc])
+        keeper.after_epoch()
+    return keeper.epoch_kept
+
+
+def test_keep_best_epoch_breaks_near_ties_by_the_validation_loss():
+    """An AUROC within 0.01 of the best seen is a tie on a small validation set; the lower loss wins it."""
+    from radnb.train.callbacks import KeepBestEpoch
+
+    keeper = KeepBestEpoch()
+    keeper.tolerance = 0.01
+    table = [(0.80, 0.70), (0.903, 1.62), (0.896, 0.45), (0.899, 0.56), (0.885, 0.40)]
+    assert _replay(keeper, table) == 2  # 0.896 with loss 0.45 beats 0.903 with 1.62; 0.885 is outside the band
+    assert _replay(keeper, table + [(0.95, 0.90)]) == 5  # a clear gain moves the band: the old pick falls out
+    keeper.tolerance = 0.0
+    assert _replay(keeper, table) == 1  # tolerance 0: the plain AUROC maximum, as fastai's SaveModelCallback
+    assert KeepBestEpoch().wanted_tolerance == 0.0  # the default: exact ties only
+
+
+def test_classifier_takes_a_keep_best_epoch_of_ones_own(tmp_data_dir):
+    from radnb.train.callbacks import KeepBestEpoch
+
+    x = np.random.default_rng(0).normal(0, 100, (16, 32, 32)).astype("float32")
+    dls = rt.classification_dls(x, label=[0, 1] * 8, patient=np.arange(16), windows="soft_tissue", size=32)
+    mine = KeepBestEpoch(tolerance=0.01)
+    learn = rt.classifier(dls, keep_best=mine)
+    assert learn.keep_best_epoch is mine and sum(isinstance(c, KeepBestEpoch) for c in learn.cbs) == 1
+
+
+def test_keep_best_epoch_never_prefers_a_one_class_epoch():
+    from radnb.train.callbacks import KeepBestEpoch
+
+    keeper = KeepBestEpoch()
+    keeper.tolerance = 0.01
+    table = [(0.70, 0.60), (0.94, 0.30), (0.90, 0.50), (0.91, 0.45)]
+    assert _replay(keeper, table, one_class={1}) == 3  # epoch 1 ranks best but calls every image one class
+    assert _replay(keeper, table, one_class={0, 1, 2, 3}) == 1  # every epoch one class: the best of them
+
+
 def test_divergence_is_recognised():
     watch = TrainingWatch()
     watch.losses = [0.7, 0.4, 0.35, 0.9, 4.4]

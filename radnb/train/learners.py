@@ -574,7 +574,9 @@ def _watch_callbacks(keep_best: Any) -> list:
     from .callbacks import KeepBestEpoch, TrainingWatch
 
     cbs = [TrainingWatch()]
-    if keep_best:
+    if isinstance(keep_best, KeepBestEpoch):
+        cbs.insert(0, keep_best)
+    elif keep_best:
         cbs.insert(0, KeepBestEpoch(keep_best if isinstance(keep_best, str) else "auto"))
     return cbs
 
@@ -650,7 +652,7 @@ def _make_learner(dls, kind: str, arch: str, pretrained: Any, loss_func, metrics
 # ------------------------------------------------------------------ public builders
 @delegates(Learner, keep=True, but=LEARNER_HIDDEN)
 def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "ce", positive: Any = None,
-               threshold: float = 0.5, metrics: Optional[list] = None, keep_best: Union[bool, str] = True,
+               threshold: float = 0.5, metrics: Optional[list] = None, keep_best: Union[bool, str, Any] = True,
                **kwargs):
     """A fastai ``Learner`` for image classification with radiology metrics.
 
@@ -689,7 +691,9 @@ def classifier(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = 
         learner holds the weights of the epoch with the best validation AUROC
         and prints which epoch that was (fastai's ``SaveModelCallback``, see
         :class:`~radnb.train.callbacks.KeepBestEpoch`; ``learn.keep_best_epoch.epoch_kept``).
-        A metric name to watch another column; ``False`` keeps the last epoch.
+        A metric name to watch another column; a ``KeepBestEpoch(...)`` of your own
+        (e.g. ``KeepBestEpoch(tolerance=0.01)``: near ties go to the lower loss);
+        ``False`` keeps the last epoch.
         Either way :class:`~radnb.train.callbacks.TrainingWatch` warns when the
         validation predictions collapse to one class or the loss diverges.
     **kwargs
@@ -773,7 +777,7 @@ def default_segmenter_arch(device=None) -> str:
 
 @delegates(Learner, keep=True, but=LEARNER_HIDDEN)
 def segmenter(dls, arch: str = "auto", pretrained: Any = False, *, loss: str = "dice_ce",
-              metrics: Optional[list] = None, keep_best: Union[bool, str] = True, **kwargs):
+              metrics: Optional[list] = None, keep_best: Union[bool, str, Any] = True, **kwargs):
     """A fastai ``Learner`` for segmentation (a U-Net) with Dice and IoU metrics.
 
     Parameters
