@@ -237,9 +237,11 @@ def _replay(keeper, epochs, one_class=()):
     from types import SimpleNamespace
 
     keeper.fitting, keeper.idx, keeper.loss_idx, keeper.comp = True, 1, 0, np.greater
-    keeper.best, keeper.epoch_kept, keeper.best_loss, keeper.best_one_class, keeper.top = -np.inf, None, np.inf, False, np.nan
+    keeper.best = -np.inf
+    keeper._reset()
     keeper._save = lambda name: None
-    watch = SimpleNamespace(targ_counts=torch.tensor([3, 4]))
+    watch = TrainingWatch()
+    watch.targ_counts = torch.tensor([3, 4])
     learn = SimpleNamespace(recorder=SimpleNamespace(values=[]), training_watch=watch, epoch=0)
     keeper.learn = learn
     for epoch, (auroc, loss) in enumerate(epochs):
@@ -261,7 +263,7 @@ def test_keep_best_epoch_breaks_near_ties_by_the_validation_loss():
     assert _replay(keeper, table + [(0.95, 0.90)]) == 5  # a clear gain moves the band: the old pick falls out
     keeper.tolerance = 0.0
     assert _replay(keeper, table) == 1  # tolerance 0: the plain AUROC maximum, as fastai's SaveModelCallback
-    assert KeepBestEpoch().wanted_tolerance == 0.0  # the default: exact ties only
+    assert KeepBestEpoch().tolerance == 0.0  # the default: exact ties only
 
 
 def test_classifier_takes_a_keep_best_epoch_of_ones_own(tmp_data_dir):

@@ -81,7 +81,7 @@ class KeepBestEpoch(SaveModelCallback):
 
     def __init__(self, monitor: str = "auto", verbose: bool = True, tolerance: float = 0.0):
         super().__init__(monitor="valid_loss" if monitor == "auto" else monitor, fname="radnb-best-epoch")
-        self.wanted, self.verbose, self.wanted_tolerance = monitor, verbose, tolerance
+        self.wanted, self.verbose, self.tolerance = monitor, verbose, tolerance
         self.monitor = monitor
         self.epoch_kept: Optional[int] = None
         self.last: float = float("nan")
@@ -113,15 +113,18 @@ class KeepBestEpoch(SaveModelCallback):
         else:
             self.monitor = self.wanted
         self.comp = np.less if "loss" in self.monitor or "error" in self.monitor else np.greater
-        self.tolerance = 0.0 if self.monitor == "valid_loss" else self.wanted_tolerance
-        self.epoch_kept, self.best_loss, self.last, self.best_one_class = None, float("inf"), float("nan"), False
-        self.top = float("nan")
+        self._reset()
         if self.monitor not in names:  # e.g. the recorder is switched off: nothing to watch
             self.run = False
             return
         super().before_fit()
         self.fitting = self.run
         self.loss_idx = names.index("valid_loss") if "valid_loss" in names else None
+
+    def _reset(self):
+        """Nothing kept yet (fastai's TrackerCallback.before_fit resets ``best``)."""
+        self.epoch_kept, self.best_loss, self.last, self.best_one_class = None, float("inf"), float("nan"), False
+        self.top = float("nan")
 
     def after_epoch(self):
         if not self.fitting:
@@ -156,10 +159,9 @@ class KeepBestEpoch(SaveModelCallback):
         return value >= self.top - slack if self.comp is np.greater else value <= self.top + slack
 
     def _one_class(self) -> bool:
-        """Whether this epoch's validation predictions were all one class (TrainingWatch counted them)."""
+        """Whether this epoch's validation predictions were all one class (TrainingWatch counts them)."""
         watch = getattr(self.learn, "training_watch", None)
-        p, t = getattr(watch, "pred_counts", None), getattr(watch, "targ_counts", None)
-        return p is not None and t is not None and int((t > 0).sum()) > 1 and int((p > 0).sum()) == 1
+        return watch is not None and watch.one_class_index() is not None
 
     def _say(self, text: str) -> None:
         from fastai.imports import noop  # the one learn.no_logging() puts in place
@@ -256,10 +258,17 @@ class TrainingWatch(Callback):
         names = list(self.recorder.metric_names[1:])
         if "valid_loss" in names and self.recorder.values:
             self.losses.append(float(self.recorder.values[-1][names.index("valid_loss")]))
-        if self.pred_counts is not None and int((self.targ_counts > 0).sum()) > 1 and int((self.pred_counts > 0).sum()) == 1:
-            k = int(self.pred_counts.argmax())
+        k = self.one_class_index()
+        if k is not None:
             vocab = getattr(getattr(self.learn, "radnb", None), "vocab", None) or []
             self.collapsed.append((self.epoch, str(vocab[k]) if k < len(vocab) else str(k)))
+
+    def one_class_index(self) -> Optional[int]:
+        """The class every image of the last validation pass was predicted as (while it held several), else None."""
+        p, t = getattr(self, "pred_counts", None), getattr(self, "targ_counts", None)
+        if p is None or t is None or int((t > 0).sum()) < 2 or int((p > 0).sum()) != 1:
+            return None
+        return int(p.argmax())
 
     def _divergence(self) -> Optional[str]:
         losses = np.array(self.losses, dtype=float)
