@@ -6,7 +6,7 @@ scored once per model as a held-out set (a git worktree elsewhere: ``--data PATH
 never trained on, never used to choose an epoch and never used to choose a threshold. Within the training rows
 radnb's defaults hold out patients for validation (the epoch kept, the threshold chosen).
 
-Prints three tables:
+Prints four tables:
 
 (a) ``full``: the whole training split with every default (``classification_dls`` -> ``classifier`` ->
     ``fit_one_cycle(--epochs)``): AUROC on the PneumoniaMNIST validation split, accuracy at 0.5 and at the
@@ -18,12 +18,14 @@ Prints three tables:
     validation AUROC, and how many runs collapsed (one class for every image at 0.5). Every run uses radnb's
     defaults: ``fit_one_cycle(--subset-epochs)`` from scratch, ``fine_tune(--subset-epochs)`` from a source
     (``learn.fine_tune_lr``).
+(d) ``probe``: a linear probe (logistic regression) on each source's frozen features, and on an untrained
+    encoder's, for the subsets of (b): how much each representation knows before any fine-tuning.
 (c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
 
 The machine the numbers are measured on is reported; timings on a shared machine are under load, so the CPU
 seconds of the process are printed next to the wall time. Usage::
 
-    python benchmarks/real_data.py [--only full,subsets,synthetic] [--seeds 3] [--sizes 32,64,128,512]
+    python benchmarks/real_data.py [--only full,subsets,probe,synthetic] [--seeds 3] [--sizes 32,64,128,512]
                                    [--epochs N] [--subset-epochs N] [--paths scratch,synthetic,self_supervised]
 """
 from __future__ import annotations
@@ -124,12 +126,10 @@ def subset(train_y, n, seed):
                                    rng.choice(pneumonia, n - n_normal, replace=False)]))
 
 
-def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
+def make_sources(train_x, paths, ssl_epochs=None, ssl_items=None) -> dict:
+    """The pretrained files each path of ``paths`` fine-tunes from (radnb caches them: later calls are instant)."""
     import radnb
-    import radnb.train as rt
-    from fastai.torch_core import set_seed
 
-    train_x, train_y, _, _ = data
     sources = {}
     if "synthetic" in paths:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -143,6 +143,15 @@ def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=No
         print(f"self-supervised source (contrastive, {min(len(train_x), ssl_items or len(train_x))} unlabelled "
               f"training images, {ssl_epochs or 'default'} epochs): "
               f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU", flush=True)
+    return sources
+
+
+def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
+    import radnb.train as rt
+    from fastai.torch_core import set_seed
+
+    train_x, train_y, _, _ = data
+    sources = make_sources(train_x, paths, ssl_epochs, ssl_items)
     results = {}
     for n in sizes:
         for seed in seeds:
@@ -179,6 +188,62 @@ def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=No
         print(f"| {n} | " + " | ".join(cells) + f" | {', '.join(wins)} |", flush=True)
 
 
+def pooled_features(learn, images) -> np.ndarray:
+    """What the classifier's head sees for each image (the encoder's pooled features), in eval mode."""
+    from radnb.train.prep import ArrayItem
+
+    captured = []
+    hook = learn.model.head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach()))
+    try:
+        with learn.no_bar():
+            learn.get_preds(dl=learn.dls.test_dl([ArrayItem(x) for x in images]))
+    finally:
+        hook.remove()
+    import torch
+
+    return torch.cat(captured).float().numpy()
+
+
+def run_probe(data, sizes, seeds, paths, ssl_epochs=None, ssl_items=None):
+    """(d): how good is each source's representation before fine-tuning? A linear probe on frozen features.
+
+    The same labelled subsets as (b); a logistic regression (scikit-learn, C=0.1 on standardised features) on
+    the pooled features of each source's encoder, and of an untrained encoder (``scratch``: random weights).
+    A representation that helps the task ranks the validation films better than random features do.
+    """
+    import radnb.train as rt
+    from fastai.torch_core import set_seed
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    train_x, train_y, val_x, val_y = data
+    sources = make_sources(train_x, paths, ssl_epochs, ssl_items)
+    images, labels, patients, split = split_table(*data)
+    dls = rt.classification_dls(images, label=labels, patient=patients, split=split, progress=False)
+    features = {}
+    for path in paths:
+        set_seed(0)
+        learn = rt.classifier(dls, pretrained=sources.get(path, False))
+        features[path] = (pooled_features(learn, train_x), pooled_features(learn, val_x))
+    results = {}
+    for n in sizes:
+        for seed in seeds:
+            pick = subset(train_y, n, seed)
+            for path, (train_f, val_f) in features.items():
+                mean, std = train_f[pick].mean(0), train_f[pick].std(0) + 1e-6
+                probe = LogisticRegression(C=0.1, max_iter=2000).fit((train_f[pick] - mean) / std, train_y[pick])
+                results.setdefault((n, path), []).append(
+                    roc_auc_score(val_y, probe.decision_function((val_f - mean) / std)))
+    names = ["random weights" if p == "scratch" else p for p in paths]
+    print(f"\n(d) linear probe: logistic regression on each encoder's frozen pooled features, the labelled subsets "
+          f"of (b), {len(seeds)} seeds; AUROC on the PneumoniaMNIST validation split")
+    print("| images | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(paths))
+    for n in sizes:
+        cells = [f"{np.mean(results[(n, p)]):.3f} ({min(results[(n, p)]):.3f}-{max(results[(n, p)]):.3f})" for p in paths]
+        print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
+
+
 def run_synthetic(epochs):
     import radnb
     import radnb.train as rt
@@ -201,7 +266,7 @@ def run_synthetic(epochs):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="full,subsets,synthetic")
+    ap.add_argument("--only", default="full,subsets,probe,synthetic")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--epochs", type=int, default=10, help="epochs of the full-data and synthetic runs")
     ap.add_argument("--subset-epochs", type=int, default=20)
@@ -222,13 +287,16 @@ def main(argv=None) -> int:
     print(f"device: {info.kind}, torch threads {torch.get_num_threads()}, load average at start {load:.1f} "
           f"(a shared machine: wall times are under load; CPU seconds are the process's own)", flush=True)
     only = set(args.only.split(","))
-    if only & {"full", "subsets"}:
+    if only & {"full", "subsets", "probe"}:
         data = load_npz(args.data.resolve())
     if "full" in only:
         run_full(data, args.epochs)
     if "subsets" in only:
         run_subsets(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.subset_epochs,
                     args.paths.split(","), args.ssl_epochs, args.ssl_items)
+    if "probe" in only:
+        run_probe(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.paths.split(","),
+                  args.ssl_epochs, args.ssl_items)
     if "synthetic" in only:
         run_synthetic(args.epochs)
     return 0
