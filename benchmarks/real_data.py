@@ -18,14 +18,14 @@ Prints four tables:
     validation AUROC, and how many runs collapsed (one class for every image at 0.5). Every run uses radnb's
     defaults: ``fit_one_cycle(--subset-epochs)`` from scratch, ``fine_tune(--subset-epochs)`` from a source
     (``learn.fine_tune_lr``).
+(c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
 (d) ``probe``: a linear probe (logistic regression) on each source's frozen features, and on an untrained
     encoder's, for the subsets of (b): how much each representation knows before any fine-tuning.
-(c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
 
 The machine the numbers are measured on is reported; timings on a shared machine are under load, so the CPU
 seconds of the process are printed next to the wall time. Usage::
 
-    python benchmarks/real_data.py [--only full,subsets,probe,synthetic] [--seeds 3] [--sizes 32,64,128,512]
+    python benchmarks/real_data.py [--only full,subsets,synthetic,probe] [--seeds 3] [--sizes 32,64,128,512]
                                    [--epochs N] [--subset-epochs N] [--paths scratch,synthetic,self_supervised]
 """
 from __future__ import annotations
@@ -190,6 +190,7 @@ def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=No
 
 def pooled_features(learn, images) -> np.ndarray:
     """What the classifier's head sees for each image (the encoder's pooled features), in eval mode."""
+    import torch
     from radnb.train.prep import ArrayItem
 
     captured = []
@@ -199,8 +200,6 @@ def pooled_features(learn, images) -> np.ndarray:
             learn.get_preds(dl=learn.dls.test_dl([ArrayItem(x) for x in images]))
     finally:
         hook.remove()
-    import torch
-
     return torch.cat(captured).float().numpy()
 
 
@@ -215,6 +214,8 @@ def run_probe(data, sizes, seeds, paths, ssl_epochs=None, ssl_items=None):
     from fastai.torch_core import set_seed
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     train_x, train_y, val_x, val_y = data
     sources = make_sources(train_x, paths, ssl_epochs, ssl_items)
@@ -230,10 +231,9 @@ def run_probe(data, sizes, seeds, paths, ssl_epochs=None, ssl_items=None):
         for seed in seeds:
             pick = subset(train_y, n, seed)
             for path, (train_f, val_f) in features.items():
-                mean, std = train_f[pick].mean(0), train_f[pick].std(0) + 1e-6
-                probe = LogisticRegression(C=0.1, max_iter=2000).fit((train_f[pick] - mean) / std, train_y[pick])
-                results.setdefault((n, path), []).append(
-                    roc_auc_score(val_y, probe.decision_function((val_f - mean) / std)))
+                probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+                probe.fit(train_f[pick], train_y[pick])
+                results.setdefault((n, path), []).append(roc_auc_score(val_y, probe.decision_function(val_f)))
     names = ["random weights" if p == "scratch" else p for p in paths]
     print(f"\n(d) linear probe: logistic regression on each encoder's frozen pooled features, the labelled subsets "
           f"of (b), {len(seeds)} seeds; AUROC on the PneumoniaMNIST validation split")
@@ -266,7 +266,7 @@ def run_synthetic(epochs):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="full,subsets,probe,synthetic")
+    ap.add_argument("--only", default="full,subsets,synthetic,probe")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--epochs", type=int, default=10, help="epochs of the full-data and synthetic runs")
     ap.add_argument("--subset-epochs", type=int, default=20)
@@ -289,16 +289,15 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     if only & {"full", "subsets", "probe"}:
         data = load_npz(args.data.resolve())
+    sizes, seeds, paths = [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.paths.split(",")
     if "full" in only:
         run_full(data, args.epochs)
     if "subsets" in only:
-        run_subsets(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.subset_epochs,
-                    args.paths.split(","), args.ssl_epochs, args.ssl_items)
-    if "probe" in only:
-        run_probe(data, [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.paths.split(","),
-                  args.ssl_epochs, args.ssl_items)
+        run_subsets(data, sizes, seeds, args.subset_epochs, paths, args.ssl_epochs, args.ssl_items)
     if "synthetic" in only:
         run_synthetic(args.epochs)
+    if "probe" in only:
+        run_probe(data, sizes, seeds, paths, args.ssl_epochs, args.ssl_items)
     return 0
 
 
