@@ -6,7 +6,7 @@ scored once per model as a held-out set (a git worktree elsewhere: ``--data PATH
 never trained on, never used to choose an epoch and never used to choose a threshold. Within the training rows
 radnb's defaults hold out patients for validation (the epoch kept, the threshold chosen).
 
-Prints four tables:
+Prints five tables:
 
 (a) ``full``: the whole training split with every default (``classification_dls`` -> ``classifier`` ->
     ``fit_one_cycle(--epochs)``): AUROC on the PneumoniaMNIST validation split, accuracy at 0.5 and at the
@@ -21,12 +21,17 @@ Prints four tables:
 (c) ``synthetic``: the same defaults on radnb's synthetic chest set (``sample_data("chest_xray")``).
 (d) ``probe``: a linear probe (logistic regression) on each source's frozen features, and on an untrained
     encoder's, for the subsets of (b): how much each representation knows before any fine-tuning.
+(e) ``spread``: the subsets of (b) at 32 / 64 / 128 images, each trained with ``--train-seeds`` training seeds
+    (weights, batch order, augmentation, radnb's validation split) from each starting point: how far one run
+    moves with its training seed alone (the noise floor of a one-run comparison), the mean gain of each
+    source over scratch and its paired wins (same subset, same training seed).
 
 The machine the numbers are measured on is reported; timings on a shared machine are under load, so the CPU
 seconds of the process are printed next to the wall time. Usage::
 
-    python benchmarks/real_data.py [--only full,subsets,synthetic,probe] [--seeds 3] [--sizes 32,64,128,512]
+    python benchmarks/real_data.py [--only full,subsets,synthetic,probe,spread] [--seeds 3] [--sizes 32,64,128,512]
                                    [--epochs N] [--subset-epochs N] [--paths scratch,synthetic,self_supervised]
+                                   [--train-seeds 5] [--spread-sizes 32,64,128]
 """
 from __future__ import annotations
 
@@ -146,24 +151,32 @@ def make_sources(train_x, paths, ssl_epochs=None, ssl_items=None) -> dict:
     return sources
 
 
-def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
+def train_once(data, pick, seed, path, sources, epochs):
+    """One run of radnb's defaults on the training images ``pick``, training seed ``seed``, starting from ``path``.
+
+    ``seed`` seeds fastai (initial weights, batch order, augmentation) and radnb's own validation split of the
+    labelled images; the PneumoniaMNIST validation split is scored as the held-out test rows.
+    """
     import radnb.train as rt
     from fastai.torch_core import set_seed
 
+    images, labels, patients, split = split_table(*data, pick=pick)
+    set_seed(seed)
+    dls = rt.classification_dls(images, label=labels, patient=patients, split=split, seed=seed, progress=False)
+    learn = rt.classifier(dls, pretrained=sources.get(path, False))
+    wall, _ = fit(learn, epochs, path != "scratch")
+    return rt.evaluate(learn, "test", n_bootstrap=0), learn, wall
+
+
+def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
     train_x, train_y, _, _ = data
     sources = make_sources(train_x, paths, ssl_epochs, ssl_items)
     results = {}
     for n in sizes:
         for seed in seeds:
             pick = subset(train_y, n, seed)
-            images, labels, patients, split = split_table(*data, pick=pick)
             for path in paths:
-                set_seed(seed)
-                dls = rt.classification_dls(images, label=labels, patient=patients, split=split, seed=seed,
-                                            progress=False)
-                learn = rt.classifier(dls, pretrained=sources.get(path, False))
-                wall, cpu = fit(learn, epochs, path != "scratch")
-                report = rt.evaluate(learn, "test", n_bootstrap=0)
+                report, learn, wall = train_once(data, pick, seed, path, sources, epochs)
                 results.setdefault((n, path), []).append((report.auc, collapsed(report), wall))
                 print(f"  n={n} seed={seed} {path}: val AUROC {report.auc:.3f}, kept epoch "
                       f"{learn.keep_best_epoch.epoch_kept}, collapsed at 0.5: {collapsed(report)}, {wall:.0f} s",
@@ -186,6 +199,44 @@ def run_subsets(data, sizes, seeds, epochs, paths, ssl_epochs=None, ssl_items=No
             w = sum(a[0] > b[0] for a, b in zip(results[(n, path)], results[(n, "scratch")]))
             wins.append(f"{path} {w}/{len(seeds)}")
         print(f"| {n} | " + " | ".join(cells) + f" | {', '.join(wins)} |", flush=True)
+
+
+def run_spread(data, sizes, seeds, train_seeds, epochs, paths, ssl_epochs=None, ssl_items=None):
+    """(e): how much one run varies with its training seed alone, next to what a source adds.
+
+    The subsets of (b) (subset seeds ``seeds``), each trained with every training seed of ``train_seeds``
+    from each starting point. Per path: the mean AUROC over all runs and its spread across training seeds on
+    one subset (standard deviation, averaged over subsets; scratch's is the noise floor of a one-run
+    comparison); per source, with scratch among ``paths``: its mean gain over scratch and its paired wins
+    (same subset, same training seed).
+    """
+    train_x, train_y, _, _ = data
+    sources = make_sources(train_x, paths, ssl_epochs, ssl_items)
+    auc = {}
+    for n in sizes:
+        for s in seeds:
+            pick = subset(train_y, n, s)
+            for t in train_seeds:
+                for path in paths:
+                    auc[(n, s, t, path)] = train_once(data, pick, t, path, sources, epochs)[0].auc
+            print(f"  n={n} subset seed {s}: " + ", ".join(
+                f"{p} " + "/".join(f"{auc[(n, s, t, p)]:.3f}" for t in train_seeds) for p in paths), flush=True)
+    print(f"\n(e) training-seed spread: the subsets of (b) (seeds {seeds[0]}-{seeds[-1]}), each trained with "
+          f"{len(train_seeds)} training seeds, {epochs} epochs; AUROC on the PneumoniaMNIST validation split")
+    others = [p for p in paths if p != "scratch"] if "scratch" in paths else []
+    print("| images | " + " | ".join(f"{p} mean (sd within a subset)" for p in paths) + " | "
+          + " | ".join(f"{p}: mean gain, paired wins" for p in others) + " |")
+    print("|---|" + "---|" * (len(paths) + len(others)))
+    for n in sizes:
+        cells = []
+        for p in paths:
+            runs = np.array([[auc[(n, s, t, p)] for t in train_seeds] for s in seeds])
+            cells.append(f"{runs.mean():.3f} ({runs.std(axis=1, ddof=1).mean():.3f})")
+        for p in others:
+            pairs = [(auc[(n, s, t, p)], auc[(n, s, t, "scratch")]) for s in seeds for t in train_seeds]
+            gain = np.mean([a - b for a, b in pairs])
+            cells.append(f"{gain:+.3f}, {sum(a > b for a, b in pairs)}/{len(pairs)}")
+        print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
 
 
 def pooled_features(learn, images) -> np.ndarray:
@@ -266,13 +317,15 @@ def run_synthetic(epochs):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="full,subsets,synthetic,probe")
+    ap.add_argument("--only", default="full,subsets,synthetic,probe,spread")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--epochs", type=int, default=10, help="epochs of the full-data and synthetic runs")
     ap.add_argument("--subset-epochs", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sizes", default="32,64,128,512")
     ap.add_argument("--paths", default="scratch,synthetic,self_supervised")
+    ap.add_argument("--train-seeds", type=int, default=5, help="training seeds per subset in (e)")
+    ap.add_argument("--spread-sizes", default="32,64,128", help="subset sizes of (e)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     ap.add_argument("--ssl-epochs", type=int, default=None, help="epochs of the self-supervised source (default: radnb's)")
     ap.add_argument("--ssl-items", type=int, default=None, help="unlabelled images for it (default: all training images)")
@@ -287,7 +340,7 @@ def main(argv=None) -> int:
     print(f"device: {info.kind}, torch threads {torch.get_num_threads()}, load average at start {load:.1f} "
           f"(a shared machine: wall times are under load; CPU seconds are the process's own)", flush=True)
     only = set(args.only.split(","))
-    if only & {"full", "subsets", "probe"}:
+    if only & {"full", "subsets", "probe", "spread"}:
         data = load_npz(args.data.resolve())
     sizes, seeds, paths = [int(s) for s in args.sizes.split(",")], list(range(args.seeds)), args.paths.split(",")
     if "full" in only:
@@ -298,6 +351,9 @@ def main(argv=None) -> int:
         run_synthetic(args.epochs)
     if "probe" in only:
         run_probe(data, sizes, seeds, paths, args.ssl_epochs, args.ssl_items)
+    if "spread" in only:
+        run_spread(data, [int(v) for v in args.spread_sizes.split(",")], seeds, list(range(args.train_seeds)),
+                   args.subset_epochs, paths, args.ssl_epochs, args.ssl_items)
     return 0
 
 
