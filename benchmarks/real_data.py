@@ -224,8 +224,8 @@ def run_spread(data, sizes, seeds, train_seeds, epochs, paths, ssl_epochs=None, 
     print(f"\n(e) training-seed spread: the subsets of (b) (seeds {seeds[0]}-{seeds[-1]}), each trained with "
           f"{len(train_seeds)} training seeds, {epochs} epochs; AUROC on the PneumoniaMNIST validation split")
     others = [p for p in paths if p != "scratch"] if "scratch" in paths else []
-    print("| images | " + " | ".join(f"{p} mean (sd within a subset)" for p in paths) + " | "
-          + " | ".join(f"{p}: mean gain, paired wins" for p in others) + " |")
+    heads = [f"{p} mean (sd within a subset)" for p in paths] + [f"{p}: mean gain, paired wins" for p in others]
+    print("| images | " + " | ".join(heads) + " |")
     print("|---|" + "---|" * (len(paths) + len(others)))
     for n in sizes:
         cells = []
