@@ -26,6 +26,9 @@ def ensure(version: str) -> Path:
         raise SystemExit(f"no Python {version} found (pyenv install {version}, or put python{version} on PATH)")
     if not python.exists():
         subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    # a venv starts with the pip its Python bundled (23.0 on 3.10); resolve_check's Colab resolution needs a
+    # current resolver (with 23.0 it ran past its 10-minute limit), as the Makefile's .venv gets
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *core_requirements(extras=["dev"])], check=True)
     # radnb itself too (built as a wheel, no dependencies): its console script and metadata, as a user gets them;
     # the tests still import this checkout (PYTHONPATH), so nothing has to be reinstalled after an edit
